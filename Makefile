@@ -1,0 +1,17 @@
+# The two set-up commands of the README. Both install into .venv first (pip only).
+PY := .venv/bin/python
+
+.PHONY: smoke test install
+
+install: .venv/installed
+
+.venv/installed: requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install -q -r requirements.txt
+	touch $@
+
+smoke: install
+	SDL_VIDEODRIVER=dummy PYGAME_HIDE_SUPPORT_PROMPT=1 .venv/bin/mpiexec -n 2 $(PY) extract.py --config smoke --dir_name runs/smoke/record
+
+test: install
+	SDL_VIDEODRIVER=dummy PYGAME_HIDE_SUPPORT_PROMPT=1 $(PY) -m pytest -q

@@ -1,0 +1,25 @@
+"""How every stage script reports a user's mistake: one line, a non-zero exit, no traceback.
+
+A stage script raises `UserError("record/12.npz: not a zip file")` for anything the user
+can fix (a corrupt or foreign file, a wrong shape, a missing folder, an impossible flag) and
+runs its `main` through `run(main)`. Bugs still raise normally, with their traceback.
+"""
+import os
+import sys
+
+
+class UserError(Exception):
+    """A mistake in the user's input or files; the message names the file and the problem."""
+
+
+def run(main):
+    """Call `main()`; turn a UserError into `<script>: error: <message>` and exit status 2."""
+    try:
+        main()
+    except UserError as e:
+        prog = os.path.basename(sys.argv[0]) or "python"
+        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)

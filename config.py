@@ -1,0 +1,244 @@
+"""Every hyperparameter of the pipeline, in one place.
+
+One dataclass per stage. Its defaults are the `paper` preset: the values of the TensorFlow
+original (hardmaru/WorldModelsExperiments, `carracing/`). The `smoke` preset changes only
+amounts (episodes, frames, epochs, steps, population, generations), never the networks, so
+weights move freely between scales. Options that deviate from the original are named here,
+off by default, and listed in the README.
+
+Every stage script builds its configuration with `parse`:
+
+    python extract.py --config smoke --max_trials 3
+
+Its `--help` lists each field with a one-line meaning and its paper and smoke values.
+"""
+import argparse
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+
+from cli import UserError
+
+
+def arg(default, help, *flags, choices=None, min=None):
+    """A config field: `help` is its one-line meaning; `flags` are extra short options (`-n`)."""
+    return field(default=default, metadata=dict(help=help, flags=flags, choices=choices, min=min))
+
+
+@dataclass
+class EnvConfig:
+    """The CarRacing environment (env.py)."""
+
+    env_name: str = arg("carracing", "environment name (only carracing exists; kept for the original's make_env signature)",
+                        choices=("carracing",))
+    lap_complete_percent: float = arg(1.0, "an episode also ends when the car crosses the start line having visited more "
+                                           "than this fraction of tiles; 1.0 = only when every tile is visited, as gym "
+                                           "0.9.4 (Gymnasium's default is 0.95)", min=0.0)
+
+
+@dataclass
+class ExtractConfig:
+    """extract.py: random rollouts with the original's random-controller policy."""
+
+    max_trials: int = arg(200, "episodes per process (each MPI rank writes this many)", min=1)
+    max_frames: int = arg(1000, "frames per episode (episodes always run full length)", min=1)
+    dir_name: str = arg("record", "folder the episodes are written to, one <int>.npz each")
+    seed: int = arg(0, "base seed: episode i's file name and content depend only on (seed, i)", min=0)
+
+
+@dataclass
+class VAEConfig:
+    """vae/vae.py and vae_train.py: the ConvVAE (V)."""
+
+    z_size: int = arg(32, "latent size of the VAE", min=1)
+    batch_size: int = arg(100, "frames per training batch", min=1)
+    learning_rate: float = arg(0.0001, "Adam learning rate", min=0.0)
+    kl_tolerance: float = arg(0.5, "free bits: per-sample KL is floored at kl_tolerance * z_size", min=0.0)
+    num_epoch: int = arg(10, "passes over the training frames", min=1)
+    data_dir: str = arg("record", "folder of episode .npz files to train on")
+    max_files: int = arg(10000, "train on the first this-many files of data_dir, sorted by name", min=1)
+    model_save_path: str = arg("tf_vae", "folder vae.json (TF format) is written to")
+    device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1, ...")
+    seed: int = arg(0, "seed for initialisation, shuffling and the reparameterisation noise", min=0)
+
+
+@dataclass
+class SeriesConfig:
+    """series.py: encode every recorded frame into (mu, logvar)."""
+
+    data_dir: str = arg("record", "folder of episode .npz files to encode")
+    max_files: int = arg(10000, "encode the first this-many files of data_dir, sorted by name", min=1)
+    vae_path: str = arg("tf_vae/vae.json", "VAE weights (TF JSON format)")
+    series_dir: str = arg("series", "folder series.npz is written to")
+    encode_batch_size: int = arg(1000, "frames per encoder batch", min=1)
+    skip_bad: bool = arg(False, "leave out (with a warning) a corrupt episode or one of the wrong length instead of failing")
+    device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
+
+
+@dataclass
+class RNNConfig:
+    """rnn/rnn.py: the MDN-RNN (M). Field names and values are the original's HyperParams
+    (rnn_train.py's default_hps, which sets num_steps=4000 and max_seq_len=999)."""
+
+    num_steps: int = arg(4000, "training steps (batches)", min=1)
+    max_seq_len: int = arg(999, "unroll length: episode frames minus 1 (teacher forcing)", min=1)
+    input_seq_width: int = arg(35, "LSTM input width: z (32) then action (3)", min=1)
+    output_seq_width: int = arg(32, "predicted z width", min=1)
+    rnn_size: int = arg(256, "LSTM units", min=1)
+    batch_size: int = arg(100, "sequences per batch", min=1)
+    grad_clip: float = arg(1.0, "element-wise gradient clip value (not norm clipping)", min=0.0)
+    num_mixture: int = arg(5, "Gaussians per z dimension in the MDN head", min=1)
+    learning_rate: float = arg(0.001, "Adam learning rate", min=0.0)
+    decay_rate: float = arg(1.0, "lr = (learning_rate - min_learning_rate) * decay_rate**step + min_learning_rate", min=0.0)
+    min_learning_rate: float = arg(0.00001, "floor of the decayed learning rate", min=0.0)
+    use_layer_norm: int = arg(0, "1 = layer norm inside the LSTM cell (TF LayerNormBasicLSTMCell)", choices=(0, 1))
+    use_recurrent_dropout: int = arg(0, "1 = dropout on the cell's candidate (j) values", choices=(0, 1))
+    recurrent_dropout_prob: float = arg(0.90, "keep probability of the recurrent dropout", min=0.0)
+    use_input_dropout: int = arg(0, "1 = dropout on the LSTM input", choices=(0, 1))
+    input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.0)
+    use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
+    output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.0)
+    is_training: int = arg(1, "1 = training graph (dropouts active when enabled)", choices=(0, 1))
+
+
+@dataclass
+class RNNTrainConfig:
+    """rnn_train.py: where the MDN-RNN reads its data and writes its weights."""
+
+    series_path: str = arg("series/series.npz", "encoded episodes written by series.py")
+    model_save_path: str = arg("tf_rnn", "folder rnn.json (TF format) is written to")
+    initial_z_save_path: str = arg("tf_initial_z", "folder initial_z.json is written to")
+    device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
+    seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
+
+
+@dataclass
+class ModelConfig:
+    """model.py: the agent (V + M + linear controller) and its rollout loop `simulate`."""
+
+    vae_path: str = arg("vae/vae.json", "VAE weights the agent loads (TF JSON format)")
+    rnn_path: str = arg("rnn/rnn.json", "MDN-RNN weights the agent loads (TF JSON format)")
+    exp_mode: str = arg("zh", "controller input: zh = [z, h] (the original), z, zc, zch, z_hidden (z -> 40 tanh -> 3)",
+                        choices=("zh", "z", "zc", "zch", "z_hidden"))
+    max_episode_length: int = arg(1000, "step cap of one episode in simulate", min=1)
+
+
+@dataclass
+class EvalConfig:
+    """model.py's command line: evaluation of a controller."""
+
+    num_episode: int = arg(100, "episodes of `model.py norender`", min=1)
+
+
+@dataclass
+class TrainConfig:
+    """train.py: the controller (C) trained by an evolution strategy over MPI workers."""
+
+    optimizer: str = arg("cma", "ses, pepg, openes, ga or cma", "-o", choices=("ses", "pepg", "openes", "ga", "cma"))
+    num_episode: int = arg(16, "episodes per solution; fitness = their mean reward", min=1)
+    eval_steps: int = arg(25, "evaluate the mean (1024 episodes at paper scale) every this-many generations", min=1)
+    num_worker: int = arg(64, "worker processes (MPI ranks besides the master)", "-n", min=1)
+    num_worker_trial: int = arg(1, "solutions per worker per generation; population = num_worker * num_worker_trial",
+                                "-t", min=1)
+    antithetic: int = arg(1, "1 = solutions i and i+pop/2 share their episode seeds", choices=(0, 1))
+    cap_time: int = arg(0, "1 = cap episodes at twice the last generation's mean length", choices=(0, 1))
+    retrain: int = arg(0, "1 = reset the mean to the best evaluated solution when an evaluation does not improve "
+                          "(no effect with cma)", choices=(0, 1))
+    seed_start: int = arg(0, "seed of the master's seed generator", "-s", min=0)
+    sigma_init: float = arg(0.1, "initial standard deviation", min=0.0)
+    sigma_decay: float = arg(0.999, "sigma decay (not used by cma)", min=0.0)
+    max_generations: int = arg(0, "stop after this many generations (0 = run until killed, as the original)", min=0)
+    log_dir: str = arg("log", "folder of the logs <game>.<optimizer>.<num_episode>.<population>.*")
+
+
+@dataclass
+class DreamConfig:
+    """dream_model.py / dream_env.py: the controller driving inside M's dream."""
+
+    initial_z_path: str = arg("initial_z/initial_z.json", "initial latents to start dreams from")
+    temperature: float = arg(0.7, "sampling temperature of the MDN", min=0.0)
+    max_frames: int = arg(1200, "dream length in frames", min=1)
+
+
+PRESETS = {
+    "paper": {},
+    "smoke": {
+        ExtractConfig: dict(max_trials=8, max_frames=200),
+        VAEConfig: dict(num_epoch=3),
+        RNNConfig: dict(num_steps=200, max_seq_len=199, batch_size=16),
+        ModelConfig: dict(max_episode_length=200),
+        EvalConfig: dict(num_episode=4),
+        TrainConfig: dict(num_episode=1, eval_steps=2, num_worker=2, num_worker_trial=2, max_generations=4),
+        DreamConfig: dict(max_frames=100),
+    },
+}
+
+
+def preset(cls, name="paper", **overrides):
+    """An instance of config class `cls` at preset `name`, with `overrides` on top."""
+    if name not in PRESETS:
+        raise UserError(f"--config {name}: unknown preset (choose from {', '.join(PRESETS)})")
+    return _checked(dataclasses.replace(cls(), **{**PRESETS[name].get(cls, {}), **overrides}))
+
+
+def _checked(cfg):
+    for f in dataclasses.fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        if meta.get("choices") is not None and value not in meta["choices"]:
+            choices = ", ".join(map(str, meta["choices"]))
+            raise UserError(f"--{f.name} {value}: must be one of {choices}")
+        if meta.get("min") is not None and value < meta["min"]:
+            raise UserError(f"--{f.name} {value}: must be at least {meta['min']}")
+    return cfg
+
+
+def _bool(text):
+    value = text.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false or 1/0, got {text!r}")
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT", _bool: "BOOL"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(message)
+
+
+def parser(*classes, description=None):
+    """An ArgumentParser with `--config NAME` and one `--field VALUE` per field of `classes`.
+
+    A script may add its own positional arguments to it before calling `parse_args`.
+    """
+    p = _Parser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="paper", metavar="NAME",
+                   help=f"preset the other values start from: {' or '.join(PRESETS)} (default: paper)")
+    for cls in classes:
+        group = p.add_argument_group(cls.__name__, (cls.__doc__ or "").strip().splitlines()[0])
+        smoke = PRESETS["smoke"].get(cls, {})
+        for f in dataclasses.fields(cls):
+            scale = f"paper: {f.default}" + (f", smoke: {smoke[f.name]}" if f.name in smoke else "")
+            kind = _bool if f.type in (bool, "bool") else {"int": int, "float": float, "str": str}.get(f.type, f.type)
+            group.add_argument(*f.metadata["flags"], f"--{f.name}", dest=f.name, type=kind,
+                               default=argparse.SUPPRESS, metavar=_METAVARS.get(kind, "VALUE"),
+                               help=f"{f.metadata['help']} ({scale})".replace("%", "%%"))
+    return p
+
+
+def from_args(args, *classes):
+    """The configs of `classes` from parsed `args`: preset `args.config`, then the flags given."""
+    given = vars(args)
+    return tuple(preset(cls, given.get("config", "paper"),
+                        **{f.name: given[f.name] for f in dataclasses.fields(cls) if f.name in given})
+                 for cls in classes)
+
+
+def parse(*classes, description=None, argv=None):
+    """Parse `argv` (default sys.argv) into one config per class; one class gives one config."""
+    args = parser(*classes, description=description).parse_args(sys.argv[1:] if argv is None else argv)
+    configs = from_args(args, *classes)
+    return configs[0] if len(configs) == 1 else configs

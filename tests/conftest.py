@@ -1,0 +1,35 @@
+"""Shared test fixtures: paths, the original's pretrained files, subprocess helpers."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TF_MODELS = SHARED / "tf_models"
+MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+
+@pytest.fixture
+def tf_models():
+    """Folder of the original's pretrained files (../shared/tf_models); skips when absent."""
+    if not TF_MODELS.is_dir():
+        pytest.skip("../shared/tf_models is not present")
+    return TF_MODELS
+
+
+def run_script(script, *args, cwd=None, mpi=0, timeout=300, check=True):
+    """Run a stage script of the repository (under `mpiexec -n mpi` when mpi > 0)."""
+    cmd = [sys.executable, str(REPO / script), *map(str, args)]
+    if mpi:
+        cmd = [MPIEXEC, "-n", str(mpi), *cmd]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,50 @@
+"""The original's quantized weight JSON, shared by the VAE (vae.json) and the MDN-RNN (rnn.json).
+
+A file is one JSON list holding one nested list per TF trainable variable, in creation order
+and TF layout, each value stored as the integer round(weight * 10000). The original writes it
+with `json.dump(..., sort_keys=True, indent=0, separators=(',', ': '))`: every number and
+bracket on its own line, no indentation, no trailing newline. `save` reproduces those bytes;
+`load` checks the count and every shape and names the file in any error.
+"""
+import json
+
+import numpy as np
+
+import atomic
+from cli import UserError
+
+SCALE = 10000.0
+
+
+def quantize(arrays):
+    """The original's `np.round(p * 10000).astype(int).tolist()` for each array."""
+    return [np.round(np.asarray(a, dtype=np.float64) * SCALE).astype(np.int64).tolist() for a in arrays]
+
+
+def save(path, arrays):
+    """Write `arrays` (TF layouts, creation order) to `path` in the original's exact bytes."""
+    atomic.save_json(path, quantize(arrays), sort_keys=True, indent=0, separators=(",", ": "))
+
+
+def load(path, shapes):
+    """Read a weight JSON and return float32 arrays (value / 10000) of the given TF `shapes`."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not a weight JSON file ({e})") from None
+    if not isinstance(data, list) or len(data) != len(shapes):
+        count = len(data) if isinstance(data, list) else type(data).__name__
+        raise UserError(f"{path}: expected a list of {len(shapes)} weight arrays, found {count}")
+    arrays = []
+    for i, (values, shape) in enumerate(zip(data, shapes)):
+        try:
+            a = np.array(values, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise UserError(f"{path}: array {i} is not a rectangular array of numbers") from None
+        if a.shape != tuple(shape):
+            raise UserError(f"{path}: array {i} has shape {a.shape}, expected {tuple(shape)}")
+        arrays.append((a / SCALE).astype(np.float32))
+    return arrays
