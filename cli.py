@@ -17,9 +17,18 @@ def run(main):
     try:
         main()
     except UserError as e:
-        prog = os.path.basename(sys.argv[0]) or "python"
-        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
+        if _mpi_rank() == 0:  # under mpiexec every rank fails alike; one line is enough
+            prog = os.path.basename(sys.argv[0]) or "python"
+            print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+
+
+def _mpi_rank():
+    """This process's rank as told by the MPI launcher (MPICH or Open MPI), 0 outside MPI."""
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+        if name in os.environ:
+            return int(os.environ[name])
+    return 0
