@@ -1,0 +1,96 @@
+"""config.py: presets, overrides, validation and --help."""
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+import config
+from cli import UserError
+
+ALL = [config.EnvConfig, config.ExtractConfig, config.VAEConfig, config.SeriesConfig, config.RNNConfig,
+       config.RNNTrainConfig, config.ModelConfig, config.EvalConfig, config.TrainConfig, config.DreamConfig]
+
+
+def test_paper_preset_is_the_original():
+    """Spot values straight from the original scripts (tf_original.md sections 3, 4, 6, 9)."""
+    x = config.preset(config.ExtractConfig)
+    assert (x.max_trials, x.max_frames, x.dir_name) == (200, 1000, "record")
+    v = config.preset(config.VAEConfig)
+    assert (v.z_size, v.batch_size, v.learning_rate, v.kl_tolerance, v.num_epoch) == (32, 100, 1e-4, 0.5, 10)
+    r = config.preset(config.RNNConfig)
+    assert (r.num_steps, r.max_seq_len, r.rnn_size, r.num_mixture, r.grad_clip, r.learning_rate) == \
+        (4000, 999, 256, 5, 1.0, 1e-3)
+    assert (r.use_layer_norm, r.use_recurrent_dropout, r.use_input_dropout, r.use_output_dropout) == (0, 0, 0, 0)
+    t = config.preset(config.TrainConfig)
+    assert (t.optimizer, t.num_episode, t.eval_steps, t.num_worker, t.num_worker_trial, t.antithetic,
+            t.cap_time, t.retrain, t.seed_start, t.sigma_init, t.sigma_decay) == \
+        ("cma", 16, 25, 64, 1, 1, 0, 0, 0, 0.1, 0.999)
+
+
+def test_smoke_changes_amounts_only_never_the_networks():
+    network_fields = {"z_size", "rnn_size", "num_mixture", "input_seq_width", "output_seq_width",
+                      "kl_tolerance", "exp_mode", "use_layer_norm"}
+    for cls, overrides in config.PRESETS["smoke"].items():
+        assert not network_fields & set(overrides), cls.__name__
+        paper, smoke = config.preset(cls, "paper"), config.preset(cls, "smoke")
+        assert {f: getattr(smoke, f) for f in overrides} == overrides
+        assert all(getattr(paper, f) == getattr(smoke, f) for f in
+                   {f.name for f in dataclasses.fields(cls)} - set(overrides))
+
+
+def test_every_field_documented_and_names_unique_within_a_script():
+    for cls in ALL:
+        for f in dataclasses.fields(cls):
+            assert f.metadata["help"] and "\n" not in f.metadata["help"], f"{cls.__name__}.{f.name}"
+    # the combinations the stage scripts parse must not clash
+    for combo in [(config.EnvConfig, config.ExtractConfig), (config.RNNConfig, config.RNNTrainConfig),
+                  (config.EnvConfig, config.ModelConfig, config.EvalConfig),
+                  (config.EnvConfig, config.ModelConfig, config.TrainConfig),
+                  (config.ModelConfig, config.DreamConfig)]:
+        config.parser(*combo)
+
+
+def test_overrides_apply_on_top_of_the_preset():
+    env, train = config.parse(config.EnvConfig, config.TrainConfig,
+                              argv=["--config", "smoke", "-n", "3", "--sigma_init", "0.25", "-o", "pepg"])
+    assert (train.num_worker, train.sigma_init, train.optimizer) == (3, 0.25, "pepg")
+    assert train.num_episode == config.PRESETS["smoke"][config.TrainConfig]["num_episode"]
+    assert config.parse(config.SeriesConfig, argv=["--skip_bad", "1"]).skip_bad is True
+    assert config.parse(config.SeriesConfig, argv=["--skip_bad", "false"]).skip_bad is False
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "huge"], "unknown preset"),
+    (["--max_trials", "0"], "--max_trials 0: must be at least 1"),
+    (["--max_trials", "ten"], "invalid int value"),
+    (["--bogus", "1"], "unrecognized arguments"),
+])
+def test_bad_flags_raise_one_line_user_errors(argv, message):
+    with pytest.raises(UserError, match=message) as e:
+        config.parse(config.ExtractConfig, argv=argv)
+    assert "\n" not in str(e.value)
+
+
+def test_choices_are_enforced():
+    with pytest.raises(UserError, match="must be one of"):
+        config.parse(config.TrainConfig, argv=["-o", "adam"])
+
+
+def test_help_lists_each_field_with_paper_and_smoke_values():
+    text = " ".join(config.parser(config.ExtractConfig).format_help().split())
+    for f in dataclasses.fields(config.ExtractConfig):
+        assert f"--{f.name}" in text and " ".join(f.metadata["help"].split()) in text
+    smoke = config.PRESETS["smoke"][config.ExtractConfig]["max_trials"]
+    assert f"(paper: 200, smoke: {smoke})" in text
+
+
+def test_cli_run_prints_one_line_and_exits_2(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import cli\n"
+                      "def main():\n    raise cli.UserError('data/x.npz: not a zip file')\n"
+                      "cli.run(main)\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(config.__file__).rsplit("/", 1)[0]})
+    assert proc.returncode == 2
+    assert proc.stderr == "s.py: error: data/x.npz: not a zip file\n"
