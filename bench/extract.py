@@ -1,0 +1,63 @@
+"""Benchmark extract.py: frames/s against a bare Gymnasium CarRacing-v3 loop, and 2 ranks against 1.
+
+    .venv/bin/python bench/extract.py [--episodes 4] [--frames 300]
+
+Every run is a fresh process timed end to end (start-up, resets, steps, saving) over the
+same frames: `episodes` resets of `frames` steps each. Goals: extract / bare >= 0.9
+(the frame processing, policy and saving cost little next to Gymnasium's rendering), and
+2 ranks / 1 rank >= 1.8 (on 2 idle cores).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
+ENV = dict(os.environ, SDL_VIDEODRIVER="dummy", PYGAME_HIDE_SUPPORT_PROMPT="1", OMP_NUM_THREADS="1")
+
+BARE_LOOP = """
+import sys, gymnasium as gym
+episodes, frames = int(sys.argv[1]), int(sys.argv[2])
+env = gym.make("CarRacing-v3")
+env.action_space.seed(0)
+for episode in range(episodes):
+    env.reset(seed=episode)
+    for frame in range(frames):
+        env.step(env.action_space.sample())
+"""
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def extract(ranks, episodes, frames, folder):
+    cmd = [sys.executable, str(REPO / "extract.py"), "--max_trials", str(episodes // ranks),
+           "--max_frames", str(frames), "--dir_name", folder]
+    return timed([MPIEXEC, "-n", str(ranks), *cmd] if ranks > 1 else cmd)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--episodes", type=int, default=4, help="episodes per run (even, split over 2 ranks)")
+    p.add_argument("--frames", type=int, default=300, help="frames per episode")
+    args = p.parse_args()
+    total = args.episodes * args.frames
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = total / timed([sys.executable, "-c", BARE_LOOP, str(args.episodes), str(args.frames)])
+        one = total / extract(1, args.episodes, args.frames, os.path.join(tmp, "one"))
+        two = total / extract(2, args.episodes, args.frames, os.path.join(tmp, "two"))
+    print(f"{total} frames per run ({args.episodes} episodes x {args.frames}), end to end incl. start-up")
+    print(f"bare Gymnasium CarRacing-v3 loop, random actions: {bare:7.1f} frames/s")
+    print(f"extract.py, 1 rank:                               {one:7.1f} frames/s  ratio {one / bare:.2f} (goal >= 0.9)")
+    print(f"extract.py, 2 ranks:                              {two:7.1f} frames/s  ratio {two / one:.2f} (goal >= 1.8)")
+
+
+if __name__ == "__main__":
+    main()
