@@ -53,10 +53,11 @@ def episode_seed(seed, index):
 
 
 def random_controller(rs):
-    """The original's random agent as a function of nothing: returns act() -> (steer, gas, brake).
+    """The original's untrained agent as a policy: returns act() -> np.array([steer, gas, brake]).
 
     Draws, from RandomState `rs`, the controller scale s ~ U(0, 0.01), its 867 = 3 + 288 * 3
-    parameters (b, then W over [z, h] row-major) as Cauchy * s, and a fresh z ~ N(0, I) per call.
+    parameters (b, then W over [z, h] row-major) as Cauchy * s, and a fresh z ~ N(0, I) per
+    call. z and h have the original agent's sizes (VAEConfig.z_size, RNNConfig.rnn_size).
     """
     z_size, h_size = VAEConfig().z_size, RNNConfig().rnn_size
     s = rs.rand() * 0.01
@@ -81,7 +82,8 @@ def is_complete(path, frames):
             for name, (shape, dtype) in expected.items():
                 with z.open(name) as f:
                     version = np.lib.format.read_magic(f)
-                    read_header = np.lib.format.read_array_header_2_0 if version == (2, 0) else np.lib.format.read_array_header_1_0
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}[version]
                     shape_read, _, dtype_read = read_header(f)
                     if shape_read != shape or dtype_read != dtype:
                         return False
