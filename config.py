@@ -128,6 +128,7 @@ class EvalConfig:
     """model.py's command line: evaluation of a controller."""
 
     num_episode: int = arg(100, "episodes of `model.py norender`", min=1)
+    gif_path: str = arg("render.gif", "`model.py render` writes the episode here as a GIF (every 2nd frame, half size)")
 
 
 @dataclass
@@ -149,6 +150,20 @@ class TrainConfig:
     sigma_decay: float = arg(0.999, "sigma decay (not used by cma)", min=0.0)
     max_generations: int = arg(0, "stop after this many generations (0 = run until killed, as the original)", min=0)
     log_dir: str = arg("log", "folder of the logs <game>.<optimizer>.<num_episode>.<population>.*")
+
+
+# The original train.py's extra constructor arguments per --optimizer (es.py holds the classes:
+# cma -> CMAES, ses and pepg -> PEPG, ga -> SimpleGA, openes -> OpenES). train.py adds
+# sigma_init, popsize and (all but cma) sigma_decay from TrainConfig, and antithetic for openes.
+ES_ARGS = {
+    "cma": dict(),
+    "ses": dict(sigma_alpha=0.2, sigma_limit=0.02, elite_ratio=0.1, weight_decay=0.005),
+    "ga": dict(sigma_limit=0.02, elite_ratio=0.1, weight_decay=0.005),
+    "pepg": dict(sigma_alpha=0.20, sigma_limit=0.02, learning_rate=0.01, learning_rate_decay=1.0,
+                 learning_rate_limit=0.01, weight_decay=0.005),
+    "openes": dict(sigma_limit=0.02, learning_rate=0.01, learning_rate_decay=1.0, learning_rate_limit=0.01,
+                   weight_decay=0.005),
+}
 
 
 @dataclass
