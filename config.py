@@ -110,6 +110,11 @@ class RNNTrainConfig:
     initial_z_save_path: str = arg("tf_initial_z", "folder initial_z.json is written to")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
+    checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",
+                                min=1)
+    resume: bool = arg(False, "continue from <model_save_path>/rnn_ckpt.pt (same hyperparameters; num_steps may grow)")
+    log_dir: str = arg("runs/rnn", "TensorBoard folder (scalars losses/cost, charts/learning_rate, "
+                                   "charts/sequences_per_second)")
 
 
 @dataclass

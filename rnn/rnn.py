@@ -1,0 +1,310 @@
+"""The MDN-RNN (M): an LSTM over [z, action] and a mixture-density head predicting the next z.
+
+A port of the original's `rnn/rnn.py`. The LSTM has the semantics of TF's
+`LayerNormBasicLSTMCell`: one fused kernel over [x, h] with gate columns i, j, f, o, the forget
+bias +1.0 added at run time, and (off by default, as in the original) layer norm and the three
+dropouts. The weights are kept in TF's own layout, so the weight JSON maps one to one:
+
+    JSON  TF variable            shape         here                  torch.lstm (fused training path)
+    0     RNN/output_w           (256, 480)    output_w              -
+    1     RNN/output_b           (480,)        output_b              -
+    2     RNN/.../kernel         (291, 1024)   kernel                weight_ih = kernel[:35, P].T, weight_hh = kernel[35:, P].T
+    3     RNN/.../bias           (1024,)       bias                  bias_ih = bias[P] + forget_bias_f, bias_hh = 0
+    (use_layer_norm=1 instead of 3: {input,transform,forget,output,state}/{gamma,beta} (256,) each
+     -> ln_gamma[k], ln_beta[k]; that cell has no bias and always runs step by step)
+
+P reorders the gate columns from TF's i, j, f, o to PyTorch's i, f, g(=j), o; kernel rows are
+[z (32), action (3), h (256)]. The fused path derives its weights from `kernel` on every call
+(differentiably), so training and acting share one set of parameters and nothing is copied by hand.
+
+The MDN output of one step (480 values) is laid out per z dimension in blocks of 15:
+[logmix 5 | mean 5 | logstd 5]; logmix is log-softmaxed, logstd is not clamped.
+"""
+import dataclasses
+import math
+from collections import namedtuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import config
+import tfjson
+
+MODE_ZCH = 0
+MODE_ZC = 1
+MODE_Z = 2
+MODE_Z_HIDDEN = 3  # z -> 40 tanh hidden units (the controller's business)
+MODE_ZH = 4
+
+FORGET_BIAS = 1.0  # LayerNormBasicLSTMCell's default, added at run time, never stored
+LN_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
+LN_SCOPES = ("input", "transform", "forget", "output", "state")
+LOG_SQRT_TWO_PI = math.log(math.sqrt(2.0 * math.pi))
+
+HyperParams = config.RNNConfig
+
+
+def default_hps():
+    """The original's hyperparameter record (its fields and values live in config.RNNConfig)."""
+    return config.RNNConfig()
+
+
+hps_model = default_hps()
+hps_sample = dataclasses.replace(hps_model, batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)
+
+LSTMStateTuple = namedtuple("LSTMStateTuple", ("c", "h"))  # TF's order: c first
+
+
+def _glorot_uniform_(t):
+    """TF's default initializer (glorot_uniform), fans as TF computes them (1-D: fan_in = fan_out = n)."""
+    fan_in, fan_out = (t.shape[0], t.shape[0]) if t.dim() == 1 else t.shape
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        return t.uniform_(-limit, limit)
+
+
+class MDNRNN(nn.Module):
+    """LayerNormBasicLSTMCell(rnn_size) + MDN head, in TF's variable layout (see the table above).
+
+    forward(x) runs whole sequences (training); step(x, state) runs one time step for B
+    environments at once (acting); both use the same parameters.
+    """
+
+    def __init__(self, hps=hps_model):
+        super().__init__()
+        self.hps = hps
+        n, width = hps.rnn_size, hps.input_seq_width
+        nout = hps.output_seq_width * hps.num_mixture * 3
+        self.output_w = nn.Parameter(_glorot_uniform_(torch.empty(n, nout)))
+        self.output_b = nn.Parameter(_glorot_uniform_(torch.empty(nout)))
+        self.kernel = nn.Parameter(_glorot_uniform_(torch.empty(width + n, 4 * n)))
+        if hps.use_layer_norm:
+            self.ln_gamma = nn.Parameter(torch.ones(len(LN_SCOPES), n))
+            self.ln_beta = nn.Parameter(torch.zeros(len(LN_SCOPES), n))
+        else:
+            self.bias = nn.Parameter(_glorot_uniform_(torch.empty(4 * n)))
+        i, j, f, o = torch.arange(4 * n).view(4, n)
+        self.register_buffer("torch_gate_order", torch.cat([i, f, j, o]), persistent=False)
+        self.register_buffer("torch_forget_bias", torch.cat([torch.zeros(n), torch.full((n,), FORGET_BIAS),
+                                                             torch.zeros(2 * n)]), persistent=False)
+
+    # --- the cell -----------------------------------------------------------------------------
+
+    def initial_state(self, batch_size=1):
+        """TF's `cell.zero_state`: zeros of shape (batch_size, rnn_size) for c and h."""
+        zeros = torch.zeros(batch_size, self.hps.rnn_size, device=self.kernel.device)
+        return LSTMStateTuple(zeros, zeros.clone())
+
+    def _layer_norm(self, x, k):
+        mean = x.mean(-1, keepdim=True)
+        var = ((x - mean) ** 2).mean(-1, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + LN_EPSILON) * self.ln_gamma[k] + self.ln_beta[k]
+
+    def _dropout(self, x, use, keep_prob):
+        return F.dropout(x, p=1.0 - keep_prob) if use else x
+
+    def _cell(self, x, state):
+        """One step of LayerNormBasicLSTMCell on the cell's input x (B, 35); TF's math verbatim."""
+        hps = self.hps
+        c, h = state
+        concat = torch.cat([x, h], 1) @ self.kernel
+        if not hps.use_layer_norm:
+            concat = concat + self.bias
+        i, j, f, o = concat.chunk(4, 1)
+        if hps.use_layer_norm:
+            i, j, f, o = (self._layer_norm(g, k) for k, g in enumerate((i, j, f, o)))
+        g = self._dropout(torch.tanh(j), hps.use_recurrent_dropout, hps.recurrent_dropout_prob)
+        new_c = c * torch.sigmoid(f + FORGET_BIAS) + torch.sigmoid(i) * g
+        if hps.use_layer_norm:
+            new_c = self._layer_norm(new_c, 4)
+        new_h = torch.tanh(new_c) * torch.sigmoid(o)
+        return LSTMStateTuple(new_c, new_h)
+
+    def step(self, x, state):
+        """Batched single step for acting: x (B, 35) = [z, action], state = LSTMStateTuple of
+        (B, rnn_size) tensors. Returns (output (B, rnn_size), next_state); output is h after
+        the output dropout (if enabled), the input of `mdn`."""
+        x = self._dropout(x, self.hps.use_input_dropout, self.hps.input_dropout_prob)
+        state = self._cell(x, state)
+        return self._dropout(state.h, self.hps.use_output_dropout, self.hps.output_dropout_prob), state
+
+    def _fused(self, x, state):
+        """The whole sequence through torch.lstm (cuDNN on GPU), weights derived from `kernel`."""
+        width = self.hps.input_seq_width
+        w = self.kernel[:, self.torch_gate_order]
+        b = self.bias[self.torch_gate_order] + self.torch_forget_bias
+        params = [w[:width].t(), w[width:].t(), b, torch.zeros_like(b)]
+        hx = (state.h.unsqueeze(0).contiguous(), state.c.unsqueeze(0).contiguous())
+        out, h, c = torch.lstm(x, hx, params, True, 1, 0.0, self.training, False, True)
+        return out, LSTMStateTuple(c[0], h[0])
+
+    def forward(self, x, state=None):
+        """x (B, T, 35) from `state` (default zeros) -> (logmix, mean, logstd) each (B, T, 32, 5)
+        predicting z_{t+1}, and the final state."""
+        hps = self.hps
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        x = self._dropout(x, hps.use_input_dropout, hps.input_dropout_prob)
+        if hps.use_layer_norm or hps.use_recurrent_dropout:
+            outputs = []
+            for t in range(x.shape[1]):
+                state = self._cell(x[:, t], state)
+                outputs.append(state.h)
+            out = torch.stack(outputs, 1)
+        else:
+            out, state = self._fused(x, state)
+        out = self._dropout(out, hps.use_output_dropout, hps.output_dropout_prob)
+        return (*self.mdn(out), state)
+
+    # --- the mixture density head ---------------------------------------------------------------
+
+    def mdn(self, out):
+        """LSTM output (..., rnn_size) -> (logmix, mean, logstd), each (..., 32, 5)."""
+        hps = self.hps
+        y = out @ self.output_w + self.output_b
+        y = y.view(*out.shape[:-1], hps.output_seq_width, 3 * hps.num_mixture)
+        logmix, mean, logstd = y.split(hps.num_mixture, -1)
+        return torch.log_softmax(logmix, -1), mean, logstd
+
+    # --- TF weight JSON ---------------------------------------------------------------------------
+
+    def _tf_variables(self):
+        """(parameter view, TF shape) in TF's trainable-variable creation order (the JSON order)."""
+        pairs = [(self.output_w, self.output_w.shape), (self.output_b, self.output_b.shape),
+                 (self.kernel, self.kernel.shape)]
+        if self.hps.use_layer_norm:
+            for k in range(len(LN_SCOPES)):
+                pairs += [(self.ln_gamma[k], self.ln_gamma[k].shape), (self.ln_beta[k], self.ln_beta[k].shape)]
+        else:
+            pairs.append((self.bias, self.bias.shape))
+        return pairs
+
+    def load_json(self, jsonfile="rnn.json"):
+        """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json)."""
+        pairs = self._tf_variables()
+        arrays = tfjson.load(jsonfile, [tuple(shape) for _, shape in pairs])
+        with torch.no_grad():
+            for (param, _), a in zip(pairs, arrays):
+                param.copy_(torch.from_numpy(a))
+
+    def save_json(self, jsonfile="rnn.json"):
+        """Write the weights in the original's exact JSON bytes (atomically)."""
+        tfjson.save(jsonfile, [p.detach().cpu().numpy() for p, _ in self._tf_variables()])
+
+
+def mdn_loss(logmix, mean, logstd, y):
+    """The original's cost: -mean over every (b, t, d) of logsumexp_k(logmix + log N(y; mean, std))."""
+    y = y.unsqueeze(-1)
+    v = logmix - 0.5 * ((y - mean) / torch.exp(logstd)) ** 2 - logstd - LOG_SQRT_TWO_PI
+    return -torch.logsumexp(v, -1).mean()
+
+
+# --- the original's step API (numpy in, numpy out; batch 1) ----------------------------------------
+
+def _as_input(rnn, z, a):
+    x = np.concatenate([np.asarray(z, np.float32).reshape(-1), np.asarray(a, np.float32).reshape(-1)])
+    return torch.from_numpy(x).view(1, -1).to(rnn.kernel.device)
+
+
+def _as_state(rnn, state):
+    device = rnn.kernel.device
+    return LSTMStateTuple(torch.as_tensor(state.c, device=device), torch.as_tensor(state.h, device=device))
+
+
+def _to_numpy(state):
+    return LSTMStateTuple(state.c.cpu().numpy(), state.h.cpu().numpy())
+
+
+def rnn_init_state(rnn):
+    """Zero state: LSTMStateTuple(c, h) of float32 numpy arrays (1, rnn_size)."""
+    return _to_numpy(rnn.initial_state(1))
+
+
+def rnn_next_state(rnn, z, a, prev_state):
+    """The state after feeding z (32,) and action a (3,) from prev_state (one env step).
+
+    The agent calls this once per env step. With the default cell on CPU it runs the cell in
+    numpy on views of the same parameters (about 2-3x cheaper than torch's per-op overhead at
+    batch 1); otherwise it runs `rnn.step`.
+    """
+    hps = rnn.hps
+    if rnn.kernel.device.type == "cpu" and not (hps.use_layer_norm or hps.use_recurrent_dropout
+                                                 or hps.use_input_dropout):
+        return _numpy_cell(rnn, z, a, prev_state)
+    with torch.inference_mode():
+        return _to_numpy(rnn.step(_as_input(rnn, z, a), _as_state(rnn, prev_state))[1])
+
+
+def _numpy_cell(rnn, z, a, state):
+    """`MDNRNN._cell` without layer norm and dropout, in numpy on the parameters' own memory."""
+    kernel, bias = rnn.kernel.detach().numpy(), rnn.bias.detach().numpy()
+    x = np.concatenate([np.asarray(z, np.float32).reshape(-1), np.asarray(a, np.float32).reshape(-1),
+                        np.asarray(state.h, np.float32).reshape(-1)])
+    i, j, f, o = (x @ kernel + bias).reshape(4, -1)
+    c = state.c[0] / (1.0 + np.exp(-(f + FORGET_BIAS))) + np.tanh(j) / (1.0 + np.exp(-i))
+    h = np.tanh(c) / (1.0 + np.exp(-o))
+    return LSTMStateTuple(c[None], h[None])
+
+
+@torch.inference_mode()
+def mdn_step(rnn, z, a, prev_state):
+    """(logmix, mean, logstd, next_state): the mixture over the next z, each (32, 5), and the
+    state after feeding (z, a); the original's `sample_sequence` step."""
+    out, state = rnn.step(_as_input(rnn, z, a), _as_state(rnn, prev_state))
+    logmix, mean, logstd = (t[0].cpu().numpy() for t in rnn.mdn(out))
+    return logmix, mean, logstd, _to_numpy(state)
+
+
+def rnn_output_size(mode, hps=hps_sample):
+    """Width of the controller's input for `mode`."""
+    z, n = hps.output_seq_width, hps.rnn_size
+    if mode == MODE_ZCH:
+        return z + 2 * n
+    if mode in (MODE_ZC, MODE_ZH):
+        return z + n
+    return z  # MODE_Z or MODE_Z_HIDDEN
+
+
+def rnn_output(state, z, mode):
+    """The controller's input: z followed by c and/or h of the state, as `mode` says."""
+    if mode == MODE_ZCH:
+        return np.concatenate([z, state.c[0], state.h[0]])
+    if mode == MODE_ZC:
+        return np.concatenate([z, state.c[0]])
+    if mode == MODE_ZH:
+        return np.concatenate([z, state.h[0]])
+    return z  # MODE_Z or MODE_Z_HIDDEN
+
+
+# --- temperature sampling ------------------------------------------------------------------------
+
+def get_pi_idx(x, pdf):
+    """Index of the first component whose cumulative probability reaches x. When rounding leaves
+    the total below x the original returned -1, which then indexes the last component; so do we."""
+    below = np.count_nonzero(np.cumsum(pdf) < x)
+    return min(below, len(pdf) - 1)
+
+
+def sample_z(logmix, mean, logstd, temperature=1.0, rng=np.random):
+    """One z' (32,) from the mixture (each (32, 5)) at `temperature`, drawing from `rng` exactly
+    as the original: one rand() per dimension to pick its component, then randn(32)."""
+    logmix2 = np.asarray(logmix, np.float64) / temperature
+    pdf = np.exp(logmix2 - logmix2.max())
+    pdf /= pdf.sum(axis=1, keepdims=True)
+    idx = np.array([get_pi_idx(rng.rand(), p) for p in pdf])
+    rows = np.arange(len(idx))
+    chosen_mean, chosen_logstd = mean[rows, idx], logstd[rows, idx]
+    return chosen_mean + np.exp(chosen_logstd) * rng.randn(len(idx)) * np.sqrt(temperature)
+
+
+def sample_sequence(rnn, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):
+    """Dream a sequence of seq_len latents (seq_len, 32) from init_z under the given actions."""
+    strokes = np.zeros((seq_len, rnn.hps.output_seq_width), dtype=np.float32)
+    z, state = np.asarray(init_z), rnn_init_state(rnn)
+    for i in range(seq_len):
+        logmix, mean, logstd, state = mdn_step(rnn, z, actions[i], state)
+        z = sample_z(logmix, mean, logstd, temperature, rng)
+        strokes[i] = z
+    return strokes

@@ -1,0 +1,179 @@
+"""Train the MDN-RNN (M) on the encoded episodes of series.py; the original's rnn_train.py.
+
+Reads series/series.npz (action (N,T,3), mu (N,T,32), logvar (N,T,32)), writes the first
+frame's mu/logvar of up to 1000 episodes to tf_initial_z/initial_z.json, then trains num_steps
+batches: batch_size distinct random episodes, a fresh z ~ N(mu, exp(logvar)) per batch, input
+(z_t, a_t) predicting z_{t+1} over max_seq_len steps from a zero state, Adam with the
+original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json at the end.
+
+    python rnn_train.py                      # the paper's run (4000 steps x 100 sequences of 999)
+    python rnn_train.py --config smoke
+    python rnn_train.py --resume 1           # continue a killed run from tf_rnn/rnn_ckpt.pt
+"""
+import dataclasses
+import os
+import time
+import zipfile
+import zlib
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import atomic
+import cli
+import config
+from cli import UserError
+from rnn.rnn import MDNRNN, mdn_loss
+
+CHECKPOINT = "rnn_ckpt.pt"
+SERIES_KEYS = ("action", "mu", "logvar")
+NUM_INITIAL_Z = 1000
+ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # TF's AdamOptimizer defaults
+
+
+def parse_args(argv=None):
+    return config.parse(config.RNNConfig, config.RNNTrainConfig, description=__doc__, argv=argv)
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a torch device (try auto, cpu or cuda)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def load_series(path, hps):
+    """(action, mu, logvar) of series.npz, checked against hps; a one-line UserError otherwise."""
+    try:
+        with np.load(path) as f:
+            missing = [k for k in SERIES_KEYS if k not in f.files]
+            if missing:
+                raise UserError(f"{path}: not a series file (missing {', '.join(missing)}; has {', '.join(f.files)})")
+            action, mu, logvar = (f[k] for k in SERIES_KEYS)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (series.py writes it)") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected series.npz") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise UserError(f"{path}: not a readable series file ({e})") from None
+    z, width = hps.output_seq_width, hps.input_seq_width - hps.output_seq_width
+    if mu.ndim != 3 or mu.shape[2] != z or logvar.shape != mu.shape or action.shape != (*mu.shape[:2], width):
+        raise UserError(f"{path}: expected action (N,T,{width}), mu and logvar (N,T,{z}); found action "
+                        f"{action.shape}, mu {mu.shape}, logvar {logvar.shape}")
+    n, frames = mu.shape[:2]
+    if frames < hps.max_seq_len + 1:
+        raise UserError(f"{path}: episodes have {frames} frames, training needs max_seq_len + 1 = "
+                        f"{hps.max_seq_len + 1} (lower --max_seq_len)")
+    if n < hps.batch_size:
+        raise UserError(f"{path}: {n} episodes, fewer than batch_size {hps.batch_size} (lower --batch_size)")
+    return action, mu, logvar
+
+
+def save_initial_z(folder, mu, logvar):
+    """initial_z.json: frame-0 [mu, logvar] of the first 1000 episodes, trunc(value * 1e4)."""
+    def ints(a):  # the original's float16 * 10000 ran in float32 (old NumPy value-based casting)
+        return (a[:NUM_INITIAL_Z, 0, :].astype(np.float32) * np.float32(10000)).astype(np.int64).tolist()
+    atomic.save_json(os.path.join(folder, "initial_z.json"), [ints(mu), ints(logvar)],
+                     sort_keys=True, indent=0, separators=(",", ": "))
+
+
+def random_batch(rng, action, mu, logvar, hps):
+    """batch_size distinct episodes and a fresh z = mu + exp(logvar / 2) * N(0, 1), in float64."""
+    indices = rng.permutation(len(mu))[:hps.batch_size]
+    frames = hps.max_seq_len + 1
+    m, lv = mu[indices, :frames].astype(np.float64), logvar[indices, :frames].astype(np.float64)
+    z = m + np.exp(lv / 2.0) * rng.randn(*m.shape)
+    return z, action[indices, :frames].astype(np.float64)
+
+
+def load_checkpoint(path, rnn, optimizer, rng, hps):
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no checkpoint to resume from (run without --resume)") from None
+    except Exception as e:  # torch.load raises many types for a damaged file
+        raise UserError(f"{path}: not a readable checkpoint ({e})") from None
+    saved = dict(ckpt["hps"], num_steps=hps.num_steps)
+    if saved != dataclasses.asdict(hps):
+        changed = [k for k in saved if saved[k] != getattr(hps, k)]
+        raise UserError(f"{path}: written with other hyperparameters ({', '.join(changed)}); resume with the same ones")
+    rnn.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    rng.set_state(ckpt["numpy_rng"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return ckpt["step"]
+
+
+def save_checkpoint(path, step, rnn, optimizer, rng, hps):
+    atomic.save_torch(path, dict(step=step, model=rnn.state_dict(), optimizer=optimizer.state_dict(),
+                                 numpy_rng=rng.get_state(), torch_rng=torch.get_rng_state(),
+                                 hps=dataclasses.asdict(hps)))
+
+
+def main(argv=None):
+    hps, cfg = parse_args(argv)
+    device = pick_device(cfg.device)
+    action, mu, logvar = load_series(cfg.series_path, hps)
+    atomic.check_writable(cfg.model_save_path)
+    atomic.check_writable(cfg.initial_z_save_path)
+    save_initial_z(cfg.initial_z_save_path, mu, logvar)
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.RandomState(cfg.seed)
+    rnn = MDNRNN(hps).to(device)
+    optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
+    checkpoint = os.path.join(cfg.model_save_path, CHECKPOINT)
+    start = load_checkpoint(checkpoint, rnn, optimizer, rng, hps) if cfg.resume else 0
+
+    from torch.utils.tensorboard import SummaryWriter
+    writer = SummaryWriter(cfg.log_dir, purge_step=start)
+    bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",
+               desc="rnn_train", dynamic_ncols=True)
+    began, last_print = time.time(), time.time()
+    for step in range(start, hps.num_steps):
+        lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
+        z, a = random_batch(rng, action, mu, logvar, hps)
+        inputs = torch.from_numpy(np.concatenate([z[:, :-1], a[:, :-1]], axis=2)).float().to(device)
+        targets = torch.from_numpy(z[:, 1:]).float().to(device)  # teacher forcing: z_{t+1}
+
+        logmix, mean, logstd, _ = rnn(inputs)
+        cost = mdn_loss(logmix, mean, logstd, targets)
+        optimizer.zero_grad(set_to_none=True)
+        cost.backward()
+        torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+            # TF adds epsilon to the uncorrected sqrt(v); torch's equivalent epsilon at step t:
+            group["eps"] = ADAM_EPSILON / np.sqrt(1.0 - ADAM_BETAS[1] ** (step + 1))
+        optimizer.step()
+
+        cost = cost.item()
+        bar.update(hps.batch_size)
+        bar.set_postfix(cost=f"{cost:.4f}")
+        writer.add_scalar("losses/cost", cost, step)
+        writer.add_scalar("charts/learning_rate", lr, step)
+        if step % 20 == 0 and step > 0:
+            now = time.time()
+            writer.add_scalar("charts/sequences_per_second", 20 * hps.batch_size / (now - last_print), step)
+            bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
+            last_print = now
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
+            save_checkpoint(checkpoint, step + 1, rnn, optimizer, rng, hps)
+    bar.close()
+    writer.close()
+
+    rnn.save_json(os.path.join(cfg.model_save_path, "rnn.json"))
+    seconds = time.time() - began
+    done = hps.num_steps - start
+    print(f"trained {done} steps in {seconds:.1f} s: {done * hps.batch_size / max(seconds, 1e-9):.1f} sequences/s; "
+          f"wrote {os.path.join(cfg.model_save_path, 'rnn.json')}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,267 @@
+"""rnn/rnn.py against TF's definitions, written here in plain numpy, and the original's rnn.json."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnn import rnn as R
+
+torch.set_num_threads(1)
+
+
+# --- an independent numpy model of the original (TF LayerNormBasicLSTMCell + MDN head) -----------
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def logsumexp(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def tf_layer_norm(x, gamma, beta):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + 1e-12) * gamma + beta
+
+
+def tf_cell(x, c, h, kernel, bias=None, ln=None):
+    """TF's cell: [x, h] @ kernel (+ bias), gates i, j, f, o, forget bias +1; ln = 5 (gamma, beta)."""
+    concat = np.concatenate([x, h]) @ kernel
+    if bias is not None:
+        concat = concat + bias
+    i, j, f, o = np.split(concat, 4)
+    if ln:
+        i, j, f, o = (tf_layer_norm(g, *ln[k]) for k, g in enumerate((i, j, f, o)))
+    c = c * sigmoid(f + 1.0) + sigmoid(i) * np.tanh(j)
+    if ln:
+        c = tf_layer_norm(c, *ln[4])
+    return c, np.tanh(c) * sigmoid(o)
+
+
+def tf_mdn(h, output_w, output_b):
+    out = (h @ output_w + output_b).reshape(32, 15)  # tf.reshape(output, [-1, KMIX * 3])
+    logmix, mean, logstd = out[:, :5], out[:, 5:10], out[:, 10:]
+    return logmix - logsumexp(logmix, 1), mean, logstd
+
+
+def tf_json_arrays(path):
+    with open(path) as f:
+        return [np.array(a, dtype=np.float64) / 10000.0 for a in json.load(f)]
+
+
+# --- the original's trained rnn.json ---------------------------------------------------------------
+
+def test_rnn_json_check_values(tf_models):
+    """The spec's bias block means (x1e-4) of the trained file, raw and as our model holds them."""
+    with open(tf_models / "rnn/rnn.json") as f:
+        raw = json.load(f)
+    expected = [375.3, 7.0, 36.6, 783.5]  # i, j, f, o
+    assert [np.shape(a) for a in raw] == [(256, 480), (480,), (291, 1024), (1024,)]
+    np.testing.assert_allclose(np.array(raw[3]).reshape(4, 256).mean(1), expected, atol=0.05)
+    rnn = R.MDNRNN(R.hps_sample)
+    rnn.load_json(tf_models / "rnn/rnn.json")
+    np.testing.assert_allclose(rnn.bias.detach().numpy().reshape(4, 256).mean(1) * 1e4, expected, atol=0.05)
+    assert sum(p.numel() for p in rnn.parameters()) == 422368
+
+
+def test_trained_rnn_matches_tf_numpy_reference(tf_models):
+    """40 steps of random z/a through the real weights: h, c and the MDN outputs agree within 1e-4
+    along all three paths (numpy hot path, torch single step, fused sequence LSTM)."""
+    output_w, output_b, kernel, bias = tf_json_arrays(tf_models / "rnn/rnn.json")
+    rnn = R.MDNRNN(R.hps_sample)
+    rnn.load_json(tf_models / "rnn/rnn.json")
+    rng = np.random.RandomState(0)
+    zs, actions = rng.randn(40, 32), rng.uniform(-1, 1, (40, 3))
+    c, h = np.zeros(256), np.zeros(256)
+    hot, step = R.rnn_init_state(rnn), R.rnn_init_state(rnn)
+    expected = []
+    for z, a in zip(zs, actions):
+        c, h = tf_cell(np.concatenate([z, a]), c, h, kernel, bias)
+        mdn = tf_mdn(h, output_w, output_b)
+        expected.append(mdn)
+        hot = R.rnn_next_state(rnn, z, a, hot)
+        *ours, step = R.mdn_step(rnn, z, a, step)
+        for state in (hot, step):
+            assert state.c.shape == state.h.shape == (1, 256)
+            np.testing.assert_allclose(state.c[0], c, atol=1e-4)
+            np.testing.assert_allclose(state.h[0], h, atol=1e-4)
+        for got, want in zip(ours, mdn):
+            assert got.shape == (32, 5)
+            np.testing.assert_allclose(got, want, atol=1e-4)
+    x = torch.tensor(np.concatenate([zs, actions], 1)[None], dtype=torch.float32)
+    with torch.no_grad():
+        *seq, final = rnn(x)
+    np.testing.assert_allclose(final.c[0].numpy(), c, atol=1e-4)
+    np.testing.assert_allclose(final.h[0].numpy(), h, atol=1e-4)
+    for k in range(3):
+        np.testing.assert_allclose(seq[k][0].numpy(), np.stack([e[k] for e in expected]), atol=1e-4)
+
+
+def test_rnn_json_round_trip_is_byte_identical(tf_models, tmp_path):
+    rnn = R.MDNRNN()
+    rnn.load_json(tf_models / "rnn/rnn.json")
+    rnn.save_json(tmp_path / "rnn.json")
+    assert (tmp_path / "rnn.json").read_bytes() == (tf_models / "rnn/rnn.json").read_bytes()
+
+
+def test_load_json_rejects_a_foreign_file(tmp_path):
+    from cli import UserError
+
+    (tmp_path / "vae.json").write_text("[[1, 2], [3]]")
+    with pytest.raises(UserError, match="vae.json: expected a list of 4 weight arrays"):
+        R.MDNRNN().load_json(tmp_path / "vae.json")
+
+
+# --- the cell options (random weights) --------------------------------------------------------------
+
+def _randomized(hps, seed=0):
+    torch.manual_seed(seed)
+    rnn = R.MDNRNN(hps)
+    if hps.use_layer_norm:
+        with torch.no_grad():
+            rnn.ln_gamma.uniform_(0.5, 1.5)
+            rnn.ln_beta.uniform_(-0.5, 0.5)
+    return rnn
+
+
+def test_layer_norm_cell_matches_tf_and_its_json_order(tmp_path):
+    hps = dataclasses.replace(R.hps_sample, use_layer_norm=1)
+    rnn = _randomized(hps)
+    rnn.save_json(tmp_path / "ln.json")
+    arrays = tf_json_arrays(tmp_path / "ln.json")
+    assert [a.shape for a in arrays] == [(256, 480), (480,), (291, 1024)] + [(256,)] * 10
+    output_w, output_b, kernel, *norms = arrays
+    ln = [(norms[2 * k], norms[2 * k + 1]) for k in range(5)]  # input, transform, forget, output, state
+    rng = np.random.RandomState(1)
+    x = rng.randn(12, 35)
+    c, h = np.zeros(256), np.zeros(256)
+    for t in range(12):
+        c, h = tf_cell(x[t], c, h, kernel, ln=ln)
+    loaded = R.MDNRNN(hps)
+    loaded.load_json(tmp_path / "ln.json")
+    with torch.no_grad():
+        logmix, mean, logstd, final = loaded(torch.tensor(x[None], dtype=torch.float32))
+    np.testing.assert_allclose(final.h[0].numpy(), h, atol=1e-4)
+    np.testing.assert_allclose(final.c[0].numpy(), c, atol=1e-4)
+    np.testing.assert_allclose(logmix[0, -1].numpy(), tf_mdn(h, output_w, output_b)[0], atol=1e-4)
+    state = R.rnn_init_state(loaded)
+    for t in range(12):
+        state = R.rnn_next_state(loaded, x[t, :32], x[t, 32:], state)
+    np.testing.assert_allclose(state.h[0], h, atol=1e-4)
+
+
+def test_fused_sequence_equals_single_steps_and_batched_step():
+    rnn = _randomized(R.hps_model)
+    x = torch.randn(3, 25, 35)
+    with torch.no_grad():
+        logmix, mean, logstd, final = rnn(x)
+        state = rnn.initial_state(3)
+        for t in range(25):
+            out, state = rnn.step(x[:, t], state)
+        step_mdn = rnn.mdn(out)
+    torch.testing.assert_close(state.h, final.h, atol=1e-5, rtol=0)
+    torch.testing.assert_close(state.c, final.c, atol=1e-5, rtol=0)
+    for a, b in zip(step_mdn, (logmix[:, -1], mean[:, -1], logstd[:, -1])):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    torch.testing.assert_close(logmix.exp().sum(-1), torch.ones(3, 25, 32))
+
+
+def test_gradients_flow_to_one_set_of_weights():
+    rnn = _randomized(R.hps_model)
+    logmix, mean, logstd, _ = rnn(torch.randn(2, 5, 35))
+    R.mdn_loss(logmix, mean, logstd, torch.randn(2, 5, 32)).backward()
+    assert [n for n, _ in rnn.named_parameters()] == ["output_w", "output_b", "kernel", "bias"]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in rnn.parameters())
+
+
+def test_dropouts_follow_their_flags():
+    x = torch.randn(2, 10, 35)
+    base = _randomized(R.hps_model)
+    for flag in ("use_recurrent_dropout", "use_input_dropout", "use_output_dropout"):
+        keep = flag.replace("use_", "").replace("dropout", "dropout_prob")
+        same = _randomized(dataclasses.replace(R.hps_model, **{flag: 1, keep: 1.0}))
+        noisy = _randomized(dataclasses.replace(R.hps_model, **{flag: 1, keep: 0.5}))
+        with torch.no_grad():
+            torch.testing.assert_close(same(x)[1], base(x)[1])
+            assert not torch.allclose(noisy(x)[1], noisy(x)[1])
+
+
+# --- loss, step API, sampling -------------------------------------------------------------------------
+
+def test_mdn_loss_matches_its_formula():
+    rng = np.random.RandomState(2)
+    logits, mean, logstd, y = rng.randn(4, 6, 32, 5), rng.randn(4, 6, 32, 5), rng.randn(4, 6, 32, 5) * 0.5, rng.randn(4, 6, 32)
+    logmix = logits - logsumexp(logits, -1)
+    v = logmix - 0.5 * ((y[..., None] - mean) / np.exp(logstd)) ** 2 - logstd - np.log(np.sqrt(2 * np.pi))
+    expected = -logsumexp(v, -1).mean()
+    got = R.mdn_loss(*(torch.tensor(a) for a in (logmix, mean, logstd, y)))
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_hyperparameters_and_step_api():
+    assert (R.MODE_ZCH, R.MODE_ZC, R.MODE_Z, R.MODE_Z_HIDDEN, R.MODE_ZH) == (0, 1, 2, 3, 4)
+    hps = R.default_hps()
+    assert (hps.num_steps, hps.max_seq_len, hps.rnn_size, hps.num_mixture, hps.batch_size) == (4000, 999, 256, 5, 100)
+    assert (R.hps_sample.batch_size, R.hps_sample.max_seq_len, R.hps_sample.is_training,
+            R.hps_sample.use_recurrent_dropout) == (1, 1, 0, 0)
+    assert [R.rnn_output_size(m) for m in range(5)] == [544, 288, 32, 32, 288]
+    rnn = _randomized(R.hps_sample)
+    state = R.rnn_init_state(rnn)
+    assert state.c.shape == state.h.shape == (1, 256) and not state.c.any() and not state.h.any()
+    z = np.arange(32, dtype=np.float32)
+    state = R.rnn_next_state(rnn, z, np.array([0.1, 0.5, 0.0], np.float32), state)
+    for mode in range(5):
+        out = R.rnn_output(state, z, mode)
+        assert out.shape == (R.rnn_output_size(mode),)
+    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZH), np.concatenate([z, state.h[0]]))
+    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZCH), np.concatenate([z, state.c[0], state.h[0]]))
+    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZC), np.concatenate([z, state.c[0]]))
+
+
+def test_get_pi_idx():
+    pdf = np.array([0.1, 0.2, 0.3, 0.4])
+    assert [R.get_pi_idx(x, pdf) for x in (0.0, 0.1, 0.1001, 0.6, 0.61, 1.0)] == [0, 0, 1, 2, 3, 3]
+    assert R.get_pi_idx(1.0, np.array([0.5, 0.4999999])) == 1  # the original's -1: the last one
+
+
+def test_sample_z_draws_like_the_original():
+    """One rand() per dimension picks the component, then randn(32) * sqrt(temperature)."""
+    rng = np.random.RandomState(3)
+    logmix, mean, logstd = rng.randn(32, 5), rng.randn(32, 5), rng.randn(32, 5) * 0.3
+    for temperature in (0.5, 1.0, 2.0):
+        ref = np.random.RandomState(7)
+        pdf = np.exp(logmix / temperature)
+        pdf /= pdf.sum(1, keepdims=True)
+        idx = [int(np.argmax(np.cumsum(p) >= ref.rand())) for p in pdf]
+        expected = mean[range(32), idx] + np.exp(logstd[range(32), idx]) * ref.randn(32) * np.sqrt(temperature)
+        got = R.sample_z(logmix, mean, logstd, temperature, np.random.RandomState(7))
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_sampling_statistics(temperature):
+    """Component frequencies follow softmax(logmix / T); the spread within a component is T * std^2."""
+    weights = np.array([0.1, 0.2, 0.3, 0.15, 0.25])
+    logmix = np.tile(np.log(weights), (32, 1))
+    mean = np.tile(np.arange(5) * 100.0, (32, 1))
+    logstd = np.full((32, 5), np.log(2.0))
+    rng = np.random.RandomState(4)
+    z = np.stack([R.sample_z(logmix, mean, logstd, temperature, rng) for _ in range(400)])  # 12800 draws
+    component = np.rint(z / 100.0).astype(int)
+    freq = np.bincount(component.ravel(), minlength=5) / component.size
+    expected = weights ** (1 / temperature) / (weights ** (1 / temperature)).sum()
+    np.testing.assert_allclose(freq, expected, atol=0.015)
+    residual = z - component * 100.0
+    assert residual.var() == pytest.approx(4.0 * temperature, rel=0.05)
+
+
+def test_sample_sequence_shape_and_seed():
+    rnn = _randomized(R.hps_sample)
+    actions = np.random.RandomState(5).uniform(-1, 1, (6, 3))
+    a = R.sample_sequence(rnn, np.zeros(32), actions, 0.7, seq_len=6, rng=np.random.RandomState(0))
+    b = R.sample_sequence(rnn, np.zeros(32), actions, 0.7, seq_len=6, rng=np.random.RandomState(0))
+    assert a.shape == (6, 32) and np.array_equal(a, b) and np.isfinite(a).all()
