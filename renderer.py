@@ -109,20 +109,27 @@ class Track:
             self.quads = np.concatenate([GRASS, road])
             self.colors = [color for _, color in env.road_poly]  # tiles' arrays change colour in place
 
-    def visible(self, env, angle, zoom, trans):
-        """Screen quads and their indices, in draw order, passing CarRacing's own culling test."""
+    def visible(self, env, angle, zoom, trans, top=0, scale=1.0):
+        """(screen quad, colour) of each quad that passes CarRacing's own culling test and can
+        touch screen rows `top`..H-1, in the original's draw order; the colours are the objects
+        or int lists the original hands to gfxdraw."""
         self.update(env)
         pts = transform(self.quads, angle, zoom, trans)
         m = cr.MAX_SHAPE_DIM
         x, y = pts[..., 0], pts[..., 1]
-        inside = (-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)
-        return pts, np.flatnonzero(inside.any(axis=1))
-
-    def color(self, env, i):
-        """Colour object the original passes to gfxdraw for quad i."""
-        if i < len(GRASS):
-            return env.grass_color
-        return [int(c) for c in self.colors[i - len(GRASS)]]
+        culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=1)
+        # Also skip quads that cannot touch a pixel of rows `top`..H-1 (gfxdraw truncates to
+        # ints and its lines touch at most one pixel beyond; 2 px of margin): they change nothing.
+        lo, hi = pts.min(axis=1), pts.max(axis=1)
+        touch = (hi[:, 0] >= -2) & (lo[:, 0] <= W + 2) & (hi[:, 1] >= top - 3) & (lo[:, 1] <= H + 2)
+        drawn = np.flatnonzero(culled & touch)
+        quads = (pts[drawn] if scale == 1.0 else pts[drawn] * scale).tolist()
+        grass = int(np.searchsorted(drawn, len(GRASS)))
+        colors = [env.grass_color] * grass
+        if grass < len(drawn):  # int() truncates toward zero, as astype does
+            road = [self.colors[i] for i in (drawn[grass:] - len(GRASS)).tolist()]
+            colors += np.array(road, dtype=np.float64).astype(np.int64).tolist()
+        return zip(quads, colors)
 
 
 class TextCache:
@@ -222,9 +229,7 @@ class Fast:
             poly = field.tolist()
             gfxdraw.aapolygon(self.canvas, poly, env.bg_color)
             gfxdraw.filled_polygon(self.canvas, poly, env.bg_color)
-        pts, visible = self.track.visible(env, angle, zoom, trans)
-        for i, poly in zip(visible.tolist(), pts[visible].tolist()):
-            color = self.track.color(env, i)
+        for poly, color in self.track.visible(env, angle, zoom, trans, top=100):
             gfxdraw.aapolygon(self.canvas, poly, color)
             gfxdraw.filled_polygon(self.canvas, poly, color)
         env.car.draw(self.canvas, zoom, trans, angle, False)
@@ -270,9 +275,8 @@ class Approx:
         angle, zoom, trans = camera(env)
         self.canvas.fill((0, 0, 0))
         gfxdraw.filled_polygon(self.canvas, (transform(FIELD, angle, zoom, trans)[0] * s).tolist(), env.bg_color)
-        pts, visible = self.track.visible(env, angle, zoom, trans)
-        for i, poly in zip(visible.tolist(), (pts[visible] * s).tolist()):
-            gfxdraw.filled_polygon(self.canvas, poly, self.track.color(env, i))
+        for poly, color in self.track.visible(env, angle, zoom, trans, top=100, scale=s):
+            gfxdraw.filled_polygon(self.canvas, poly, color)
         env.car.draw(self.canvas, zoom * s, (trans[0] * s, trans[1] * s), angle, False)
         env.surf = pygame.transform.flip(self.canvas, False, True)
         env._render_indicators(*self.canvas.get_size())
