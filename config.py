@@ -66,6 +66,15 @@ class VAEConfig:
     model_save_path: str = arg("tf_vae", "folder vae.json (TF format) is written to")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1, ...")
     seed: int = arg(0, "seed for initialisation, shuffling and the reparameterisation noise", min=0)
+    shuffle_files: int = arg(100, "episodes loaded and shuffled together (~1.2 GB per 100 episodes of 1000 frames); "
+                                  "a value >= max_files shuffles all frames at once, as the original (~123 GB)", min=1)
+    log_every: int = arg(500, "log the losses (TensorBoard, progress bar) every this-many steps", min=1)
+    save_every: int = arg(5000, "write vae.json every this-many steps, as the original", min=1)
+    checkpoint_every: int = arg(1000, "write the resumable checkpoint <model_save_path>/vae_ckpt.pt every this-many steps",
+                                min=1)
+    resume: bool = arg(False, "continue from <model_save_path>/vae_ckpt.pt (same data and settings)")
+    log_dir: str = arg("runs/vae", "TensorBoard folder (scalars losses/loss, losses/r_loss, losses/kl_loss, "
+                                   "charts/images_per_second) and the per-epoch reconstruction PNGs")
 
 
 @dataclass
@@ -186,16 +195,25 @@ class DreamConfig:
     max_frames: int = arg(1200, "dream length in frames", min=1)
 
 
+@dataclass
+class PipelineConfig:
+    """pipeline.py: every stage in one run folder, then the report."""
+
+    run_dir: str = arg("", "run folder every stage works in (empty = runs/<config name>)")
+    extract_ranks: int = arg(64, "MPI ranks of the extraction (the original ran 64 extract.py processes)", min=1)
+
+
 PRESETS = {
     "paper": {},
     "smoke": {
         ExtractConfig: dict(max_trials=8, max_frames=200),
-        VAEConfig: dict(num_epoch=3),
+        VAEConfig: dict(num_epoch=3, log_every=10, save_every=50, checkpoint_every=20),
         RNNConfig: dict(num_steps=200, max_seq_len=199, batch_size=16),
         ModelConfig: dict(max_episode_length=200),
         EvalConfig: dict(num_episode=4),
         TrainConfig: dict(num_episode=1, eval_steps=2, num_worker=2, num_worker_trial=2, max_generations=4),
         DreamConfig: dict(max_frames=100),
+        PipelineConfig: dict(extract_ranks=2),
     },
 }
 
@@ -249,7 +267,8 @@ def parser(*classes, description=None):
         for f in dataclasses.fields(cls):
             scale = f"paper: {f.default}" + (f", smoke: {smoke[f.name]}" if f.name in smoke else "")
             kind = _bool if f.type in (bool, "bool") else {"int": int, "float": float, "str": str}.get(f.type, f.type)
-            group.add_argument(*f.metadata["flags"], f"--{f.name}", dest=f.name, type=kind,
+            flag_only = dict(nargs="?", const=True) if kind is _bool else {}  # `--resume` = `--resume 1`
+            group.add_argument(*f.metadata["flags"], f"--{f.name}", dest=f.name, type=kind, **flag_only,
                                default=argparse.SUPPRESS, metavar=_METAVARS.get(kind, "VALUE"),
                                help=f"{f.metadata['help']} ({scale})".replace("%", "%%"))
     return p
