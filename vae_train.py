@@ -1,0 +1,251 @@
+"""Train the ConvVAE (V) on recorded episodes and write tf_vae/vae.json in the original's format.
+
+    python vae_train.py                      # paper: first 10,000 files of record/, 10 epochs
+    python vae_train.py --config smoke --data_dir runs/smoke/record --model_save_path runs/smoke/tf_vae
+    python vae_train.py --resume             # continue a killed run from tf_vae/vae_ckpt.pt
+
+As the original: Adam (lr 1e-4), batches of 100 frames / 255, floor(frames / 100) batches per
+epoch, every frame seen once per epoch, vae.json every 5000 steps and at the end.
+
+Unlike the original, which loads every frame into RAM (~123 GB for 10,000 episodes), frames
+stream from disk. Each epoch visits the episode files in a fresh random order, in windows of
+`shuffle_files` episodes; a window is loaded whole (the next one loads in the background) and
+its frames are served in a random permutation. A batch of 100 frames thus comes from up to 100
+different episodes of a random window: within a batch this matches full shuffling closely, and
+memory is two windows (~2.5 GB at 100 episodes) whatever the dataset size. The order is a pure
+function of (seed, epoch), which is what makes `--resume` continue exactly where the run stopped.
+"""
+import dataclasses
+import io
+import os
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+import atomic
+import cli
+import config
+from cli import UserError
+from vae.vae import ConvVAE
+
+FRAME_SHAPE = (64, 64, 3)
+
+
+def list_episodes(data_dir, max_files):
+    """The first `max_files` episode files of `data_dir`, sorted by name as the original."""
+    if not os.path.isdir(data_dir):
+        raise UserError(f"{data_dir}: no such folder (record episodes with extract.py first)")
+    names = sorted(n for n in os.listdir(data_dir) if n.endswith(".npz"))[:max_files]
+    if not names:
+        raise UserError(f"{data_dir}: no episode .npz files in this folder")
+    return [os.path.join(data_dir, n) for n in names]
+
+
+def episode_length(path):
+    """Frames in episode `path`, read from the npz header only (no decompression); checks the
+    file is an episode: an `obs` array of uint8 frames (T, 64, 64, 3)."""
+    try:
+        with zipfile.ZipFile(path) as z, z.open("obs.npy") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(f)
+    except KeyError:
+        raise UserError(f"{path}: no 'obs' array (not an episode file)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: corrupt or not an episode file ({e})") from None
+    _check_obs(path, shape, dtype)
+    return shape[0]
+
+
+def _check_obs(path, shape, dtype):
+    if len(shape) != 4 or tuple(shape[1:]) != FRAME_SHAPE or shape[0] < 1 or dtype != np.uint8:
+        raise UserError(f"{path}: obs is {dtype} {tuple(shape)}, expected uint8 (T, 64, 64, 3)")
+
+
+def load_episode(path, keys=("obs",)):
+    """The arrays `keys` of episode `path` (obs checked as in `episode_length`)."""
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in keys}
+    except KeyError as e:
+        raise UserError(f"{path}: no {e} array (not an episode file)") from None
+    except Exception as e:  # zlib, zipfile, pickle and format errors of a damaged file
+        raise UserError(f"{path}: corrupt or not an episode file ({type(e).__name__}: {e})") from None
+    if "obs" in arrays:
+        _check_obs(path, arrays["obs"].shape, arrays["obs"].dtype)
+    return arrays
+
+
+def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
+    """Yield the epoch's uint8 batches (batch_size, 64, 64, 3) from batch `start_batch` on.
+
+    The frame stream is: files in a random order, cut into windows of `shuffle_files` files,
+    each window's frames in a random permutation. Batches are consecutive slices of that
+    stream (a batch may span two windows); the last partial batch is dropped, as the original.
+    """
+    bs = cfg.batch_size
+    num_batches = sum(lengths) // bs
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(len(files))
+    windows = [order[i:i + cfg.shuffle_files] for i in range(0, len(order), cfg.shuffle_files)]
+    sizes = [sum(lengths[j] for j in w) for w in windows]
+    skip, first = start_batch * bs, 0  # stream position to start at, and the window holding it
+    while first < len(windows) and skip >= sizes[first]:
+        skip -= sizes[first]
+        first += 1
+
+    def load(k):
+        frames = np.empty((sizes[k], *FRAME_SHAPE), np.uint8)
+        at = 0
+        for j in windows[k]:
+            frames[at:at + lengths[j]] = load_episode(files[j])["obs"]
+            at += lengths[j]
+        return frames, np.random.default_rng([cfg.seed, epoch, k]).permutation(sizes[k])
+
+    batch, served = start_batch, []  # `served`: frames of the batch being assembled
+    pending = pool.submit(load, first) if first < len(windows) else None
+    for k in range(first, len(windows)):
+        frames, perm = pending.result()
+        pending = pool.submit(load, k + 1) if k + 1 < len(windows) else None
+        at = skip if k == first else 0
+        while at < len(perm) and batch < num_batches:
+            take = perm[at:at + bs - sum(len(s) for s in served)]
+            served.append(frames[take])
+            at += len(take)
+            if sum(len(s) for s in served) == bs:
+                yield served[0] if len(served) == 1 else np.concatenate(served)
+                served, batch = [], batch + 1
+        del frames, perm
+
+
+def pick_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def save_grid(path, real, recon):
+    """PNG of real frames (top row) above their reconstructions (bottom row), scaled x2."""
+    rows = [np.concatenate(list(r), axis=1) for r in (real, recon)]
+    grid = np.concatenate(rows, axis=0)
+    image = Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    atomic.write_bytes(path, buf.getvalue())
+    return grid
+
+
+def main():
+    cfg = config.parse(config.VAEConfig, description=__doc__)
+    device = pick_device(cfg.device)
+
+    # Data: episode files, their lengths (headers only) and the epoch size.
+    files = list_episodes(cfg.data_dir, cfg.max_files)
+    lengths = [episode_length(f) for f in tqdm(files, desc="scanning episodes", unit="file", leave=False)]
+    num_batches = sum(lengths) // cfg.batch_size
+    if num_batches == 0:
+        raise UserError(f"{cfg.data_dir}: {sum(lengths)} frames, fewer than one batch of {cfg.batch_size}")
+    print(f"{len(files)} episodes, {sum(lengths)} frames, {num_batches} batches per epoch, device {device}")
+
+    # Model, optimizer (TF Adam defaults) and the noise of the reparameterisation.
+    torch.manual_seed(cfg.seed)
+    vae = ConvVAE(z_size=cfg.z_size, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                  kl_tolerance=cfg.kl_tolerance, is_training=True).to(device)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    noise = torch.Generator(device).manual_seed(cfg.seed)
+    json_path = os.path.join(cfg.model_save_path, "vae.json")
+    ckpt_path = os.path.join(cfg.model_save_path, "vae_ckpt.pt")
+    data_id = dict(files=[os.path.basename(f) for f in files], lengths=lengths, batch_size=cfg.batch_size,
+                   shuffle_files=cfg.shuffle_files, seed=cfg.seed)
+    epoch, batch, step = 0, 0, 0
+    if cfg.resume:
+        epoch, batch, step = resume(ckpt_path, data_id, vae, optimizer, noise)
+        print(f"resuming at epoch {epoch + 1}, batch {batch}, step {step}")
+    atomic.check_writable(cfg.model_save_path)
+    atomic.check_writable(cfg.log_dir)
+    writer = SummaryWriter(cfg.log_dir)
+    preview = np.stack([load_episode(f)["obs"][n // 2] for f, n in list(zip(files, lengths))[:8]])
+
+    def checkpoint():
+        atomic.save_torch(ckpt_path, dict(
+            model=vae.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch, batch=batch, step=step,
+            noise_rng=noise.get_state(), torch_rng=torch.get_rng_state(), data=data_id,
+            config=dataclasses.asdict(cfg)))
+
+    # Training loop.
+    bar = tqdm(total=cfg.num_epoch * num_batches * cfg.batch_size, initial=step * cfg.batch_size,
+               unit="img", desc="training", smoothing=0.05)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        while epoch < cfg.num_epoch:
+            sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), step
+            for frames in epoch_batches(files, lengths, cfg, epoch, batch, pool):
+                x = torch.from_numpy(frames).to(device).float() / 255.0
+                y, mu, logvar = vae(x, generator=noise)
+                loss, r_loss, kl_loss = vae.loss(x, y, mu, logvar)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step, batch, count = step + 1, batch + 1, count + 1
+                sums += torch.stack([loss, r_loss, kl_loss]).detach()
+                bar.update(cfg.batch_size)
+                if step % cfg.log_every == 0:
+                    values = dict(loss=loss.item(), r_loss=r_loss.item(), kl_loss=kl_loss.item())
+                    for name, value in values.items():
+                        writer.add_scalar(f"losses/{name}", value, step)
+                    now = time.perf_counter()
+                    writer.add_scalar("charts/images_per_second", (step - tick_step) * cfg.batch_size / (now - tick), step)
+                    tick, tick_step = now, step
+                    bar.set_postfix({k: f"{v:.2f}" for k, v in values.items()})
+                if step % cfg.save_every == 0:
+                    vae.save_json(json_path)
+                if step % cfg.checkpoint_every == 0:
+                    checkpoint()
+            if count:
+                mean = (sums / count).tolist()
+                bar.write(f"epoch {epoch + 1}/{cfg.num_epoch}: loss {mean[0]:.3f}  r_loss {mean[1]:.3f}  "
+                          f"kl_loss {mean[2]:.3f}  (mean of {count} steps)")
+            with torch.no_grad():
+                x = torch.from_numpy(preview).to(device).float() / 255.0
+                recon = (vae.decode_tensor(vae.encode_tensor(x)[0]) * 255.0).round().byte().cpu().numpy()
+            grid = save_grid(os.path.join(cfg.log_dir, f"reconstruction_epoch{epoch + 1:03d}.png"), preview, recon)
+            writer.add_image("reconstruction", grid, epoch + 1, dataformats="HWC")
+            epoch, batch = epoch + 1, 0
+            checkpoint()
+    bar.close()
+    writer.close()
+    vae.save_json(json_path)
+    print(f"wrote {json_path} after {step} steps")
+
+
+def resume(ckpt_path, data_id, vae, optimizer, noise):
+    """Restore model, optimizer and RNG states; return (epoch, batch, step) to continue from."""
+    if not os.path.exists(ckpt_path):
+        raise UserError(f"{ckpt_path}: no checkpoint to resume from (run without --resume)")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        saved_data = ckpt["data"]
+    except Exception as e:
+        raise UserError(f"{ckpt_path}: not a readable vae_train checkpoint ({type(e).__name__}: {e})") from None
+    if saved_data != data_id:
+        changed = ", ".join(k for k in data_id if saved_data.get(k) != data_id[k])
+        raise UserError(f"{ckpt_path}: made with different {changed}; resume with the same data and settings")
+    vae.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    noise.set_state(ckpt["noise_rng"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return ckpt["epoch"], ckpt["batch"], ckpt["step"]
+
+
+if __name__ == "__main__":
+    cli.run(main)
