@@ -190,9 +190,12 @@ ES_ARGS = {
 class DreamConfig:
     """dream_model.py / dream_env.py: the controller driving inside M's dream."""
 
-    initial_z_path: str = arg("initial_z/initial_z.json", "initial latents to start dreams from")
-    temperature: float = arg(0.7, "sampling temperature of the MDN", min=0.0)
-    max_frames: int = arg(1200, "dream length in frames", min=1)
+    initial_z_path: str = arg("initial_z/initial_z.json", "initial latents to start dreams from: [mu list, logvar list] "
+                                                        "of value * 10000 integers (rnn_train.py writes one)")
+    temperature: float = arg(0.7, "sampling temperature of the MDN (logmix / tau, noise * sqrt(tau))", min=0.01)
+    max_frames: int = arg(1200, "the dream reports done on the step that takes its frame count past this (the "
+                                "original's > 1200); dream_model.py also stops at --max_episode_length, as the "
+                                "original's loop", min=1)
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""The dream: M (the MDN-RNN) run as an environment whose observation is z, as the original's dream_env.py.
+
+Visualisation only, as in the original (CarRacing's controller is trained in the real env). The
+API is the original's (gym 0.9.4 style, like env.py):
+
+    env = make_env("carracing", agent, seed=7)   # agent: model.Model; its V draws, its M dreams
+    z = env.reset()                               # z0 ~ N(mu, exp(logvar)) of a random initial_z.json entry
+    z, reward, done, info = env.step(action)      # z' ~ M's mixture at the temperature; reward 0
+    frame = env.render("rgb_array")               # V's decoding of z, 512x512 (x8 bilinear, as the original)
+
+- reset: picks a random entry of initial_z.json (`randint`), then z = mu + exp(logvar / 2) * randn(32);
+  M starts from its zero state.
+- step: M's mixture for the next z given (z, action) from M's current state, then the original's
+  temperature sampling (rnn.sample_z: logmix / tau, softmax, a component per dimension by walking
+  the cumulative sum against rand(), then mean + exp(logstd) * randn * sqrt(tau)).
+  `done` comes on the step that takes the frame count past max_frames (the original's `> 1200`).
+- All draws come from the env's own generator, `np.random.RandomState(seed)`, so `make_env(..., seed)`
+  repeats a dream exactly (gym 0.9.4 hashed the seed first; its draws cannot be replayed anyway).
+
+Fix of the original (README): the original advanced M's state TWICE per dream step, once in the
+agent's get_action and again in the env from that already-advanced state with the same (z, a),
+so the dream was not M's prediction for the step the agent took. Here the env holds M's state,
+advances it once per step (`rnn.mdn_step` from the pre-step state) and hands the result to the
+agent (`agent.state`), replacing the agent's own advance from the same inputs; the sampled z is
+M's actual prediction for (z, action).
+"""
+import json
+
+import numpy as np
+from gymnasium import spaces
+from PIL import Image
+
+from cli import UserError
+from config import DreamConfig
+from rnn.rnn import mdn_step, rnn_init_state, sample_z
+
+SCREEN_X, SCREEN_Y = 64, 64
+FACTOR = 8  # the original's display upscale
+INITIAL_Z_SCALE = 10000.0  # initial_z.json stores trunc(value * 10000)
+
+
+def load_initial_z(path, z_size=32):
+    """The entries of an initial_z.json, as a list of (mu, logvar) float64 arrays (z_size,).
+
+    The file is [[mu of entry 0, mu of entry 1, ...], [logvar of entry 0, ...]] of integers
+    value * 10000; the original's file has 1 entry, rnn_train.py writes up to 1000.
+    """
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{path}: not an initial_z JSON file ({e})") from None
+    try:
+        mu, logvar = (np.array(part, dtype=np.float64) for part in data)
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: expected [mu list, logvar list] of numbers") from None
+    if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[0] == 0 or mu.shape[1] != z_size:
+        raise UserError(f"{path}: expected [mu list, logvar list] of equally many entries of {z_size} numbers, "
+                        f"found shapes {mu.shape} and {logvar.shape}")
+    return list(zip(mu / INITIAL_Z_SCALE, logvar / INITIAL_Z_SCALE))
+
+
+class CarRacingDream:
+    """The original's CarRacingDream over an agent's V and M (see the module docstring)."""
+
+    def __init__(self, agent, initial_z, temperature=DreamConfig.temperature, max_frames=DreamConfig.max_frames):
+        self.agent, self.vae, self.rnn = agent, agent.vae, agent.rnn
+        self.z_size = self.rnn.hps.output_seq_width
+        self.observation_space = spaces.Box(low=-50.0, high=50.0, shape=(self.z_size,), dtype=np.float32)
+        self.initial_z = initial_z
+        self.temperature = temperature
+        self.max_frames = max_frames
+        self.np_random = np.random.RandomState()
+        self.z, self.state, self.frame_count = None, None, None
+        self.screen = None
+
+    def seed(self, seed):
+        """Seed the env's generator (initial entry, initial z, every dream step)."""
+        self.np_random = np.random.RandomState(seed)
+        return [seed]
+
+    def reset(self):
+        """A fresh dream: M's zero state and an initial z; returns z (z_size,)."""
+        mu, logvar = self.initial_z[self.np_random.randint(0, len(self.initial_z))]
+        self.z = mu + np.exp(logvar / 2.0) * self.np_random.randn(*logvar.shape)
+        self.state = rnn_init_state(self.rnn)
+        self.agent.state = self.state
+        self.frame_count = 0
+        return self.z
+
+    def step(self, action):
+        """Advance M once with (z, action) and sample the next z from its mixture (the fix above)."""
+        self.frame_count += 1
+        logmix, mean, logstd, self.state = mdn_step(self.rnn, self.z, action, self.state)
+        self.agent.state = self.state
+        self.z = sample_z(logmix, mean, logstd, self.temperature, self.np_random)
+        done = self.frame_count > self.max_frames
+        return self.z, 0.0, done, {}
+
+    def decode_obs(self, z):
+        """V's decoding of z: a (64, 64, 3) uint8 frame."""
+        img = self.vae.decode(np.asarray(z).reshape(1, self.z_size))[0] * 255.0
+        return np.round(img).astype(np.uint8)
+
+    def render(self, mode="human"):
+        """The current z decoded and upscaled x8 (bilinear, as the original's imresize): a (512, 512, 3)
+        uint8 array, returned in both modes; "human" also shows it in a pygame window."""
+        small = Image.fromarray(self.decode_obs(self.z))
+        img = np.asarray(small.resize((SCREEN_X * FACTOR, SCREEN_Y * FACTOR), Image.Resampling.BILINEAR))
+        if mode == "human":
+            self._show(img)
+        return img
+
+    def _show(self, img):
+        import pygame
+
+        if self.screen is None:
+            pygame.display.init()
+            self.screen = pygame.display.set_mode((img.shape[1], img.shape[0]))
+            pygame.display.set_caption("World Models: dream")
+        pygame.surfarray.blit_array(self.screen, img.swapaxes(0, 1))
+        pygame.display.flip()
+        pygame.event.pump()
+
+    def close(self):
+        if self.screen is not None:
+            import pygame
+
+            pygame.display.quit()
+            self.screen = None
+
+
+def make_env(env_name="carracing", agent=None, seed=-1, cfg=None):
+    """The original's make_env: a CarRacingDream over `agent` (a model.Model) with cfg's
+    initial_z_path, temperature and max_frames; a seed < 0 is drawn from np.random, as the original."""
+    cfg = cfg or DreamConfig()
+    env = CarRacingDream(agent, load_initial_z(cfg.initial_z_path, agent.rnn.hps.output_seq_width),
+                         temperature=cfg.temperature, max_frames=cfg.max_frames)
+    if seed < 0:
+        seed = np.random.randint(2**31 - 1)
+    env.seed(seed)
+    return env

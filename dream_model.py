@@ -1,0 +1,114 @@
+"""Watch a controller drive inside M's dream, as the original's dream_model.py (visualisation only).
+
+    python dream_model.py log/carracing.cma.16.64.best.json 7      # that controller, seed 7
+    python dream_model.py                                          # a random controller, as the original
+    python dream_model.py best.json --temperature 1.15 --gif dream.gif
+
+The agent is model.py's Model (the original's dream_model.py was a copy of it): V and M load
+--vae_path and --rnn_path, the controller loads the params file. Each step the agent acts on
+the current z and M's state, and the dream (dream_env.py) samples the next z from M at
+--temperature. The dream starts from a random entry of --initial_z_path and stops at
+--max_episode_length steps (or when the dream reports done after --max_frames), as the
+original's loop. With a display the frames are shown in a window (x8, as the original);
+without one, or with --gif, they are written as a GIF: every 2nd frame at x4 (256x256, 25 fps,
+the real env's speed).
+
+Fixes of the original (listed in the README): M advances once per dream step, not twice (see
+dream_env.py); the `[seed]` argument is used (the original printed it and seeded the dream from
+np.random); without one a seed is drawn, used and printed, so any dream can be repeated.
+"""
+import os
+import random
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import atomic
+import config
+from cli import UserError, run
+from config import DreamConfig, ModelConfig
+from dream_env import CarRacingDream, load_initial_z, make_env
+from model import _GifWriter, _has_display, make_model
+
+
+def dream(model, env, max_len, record=None, show=False):
+    """One dream, as the original's loop: reset, then act on z, draw z, step, until done or
+    `max_len` steps. `record(frame)` gets each step's 512x512 frame; `show` puts it in the
+    window. Returns the number of steps (= frames drawn)."""
+    z = env.reset()  # also zeroes the agent's M state
+    for t in tqdm(range(max_len), desc="dream", unit="frame", dynamic_ncols=True, leave=False):
+        action = model.get_action(z)
+        if record is not None or show:
+            frame = env.render("human" if show else "rgb_array")
+            if record is not None:
+                record(frame)
+        z, _, done, _ = env.step(action)
+        if done:
+            break
+    return t + 1
+
+
+def dream_gif(model, path, temperature=DreamConfig.temperature, frames=300, seed=0,
+              initial_z_path=DreamConfig.initial_z_path):
+    """Write a `frames`-step dream of `model` (a model.Model with V and M loaded) at
+    `temperature` from `seed` to the GIF `path` (every 2nd frame, x4); returns its frame count."""
+    cfg = DreamConfig(initial_z_path=initial_z_path, temperature=temperature, max_frames=frames)
+    env = make_env(model.env_name, model, seed=seed, cfg=cfg)
+    atomic.check_writable(os.path.dirname(path) or ".")
+    with _GifWriter(path) as record:
+        steps = dream(model, env, frames, record=record)
+    return (steps + 1) // 2
+
+
+def main():
+    p = config.parser(ModelConfig, DreamConfig,
+                      description="Run a controller inside M's dream and show it (window) or write it (GIF).")
+    p.add_argument("params", nargs="?", help="controller JSON (best.json or a generation's .json); "
+                                             "none = random parameters with stdev rand()*0.01, as the original")
+    p.add_argument("seed", nargs="?", type=int, help="seed of the run (random, np.random, the dream); "
+                                                     "drawn and printed when not given")
+    p.add_argument("--seed", dest="seed_option", type=int, metavar="N", help="the seed, also without a params file")
+    p.add_argument("--gif", metavar="PATH", help="write the dream as a GIF here (every 2nd frame, x4: 256x256); "
+                                                 "without a display dream.gif is written when not given")
+    args = p.parse_args()
+    cfg, dream_cfg = config.from_args(args, ModelConfig, DreamConfig)
+    torch.set_num_threads(1)
+
+    the_seed = args.seed_option if args.seed_option is not None else args.seed
+    if the_seed is None:
+        the_seed = int(np.random.randint(10000))
+    if the_seed < 0:
+        raise UserError(f"seed {the_seed}: must be >= 0")
+    print("seed", the_seed)
+    random.seed(the_seed)
+    np.random.seed(the_seed)
+    initial_z = load_initial_z(dream_cfg.initial_z_path)
+    show = _has_display()
+    gif = args.gif or (None if show else "dream.gif")
+    if gif:
+        atomic.check_writable(os.path.dirname(gif) or ".")
+
+    model = make_model(cfg=cfg)
+    if args.params:
+        print("filename", args.params)
+        model.load_model(args.params)
+    else:  # the controller only: the original's dream kept the loaded V and M
+        model.set_model_params(model.get_random_model_params(stdev=np.random.rand() * 0.01))
+    print("model size", model.param_count)
+    env = CarRacingDream(model, initial_z, temperature=dream_cfg.temperature, max_frames=dream_cfg.max_frames)
+    env.seed(the_seed)
+
+    if gif:
+        with _GifWriter(gif) as record:
+            steps = dream(model, env, cfg.max_episode_length, record=record, show=show)
+    else:
+        steps = dream(model, env, cfg.max_episode_length, show=show)
+    env.close()
+    print("dream of", steps, "frames at temperature", dream_cfg.temperature)
+    if gif:
+        print("wrote", gif)
+
+
+if __name__ == "__main__":
+    run(main)
