@@ -83,16 +83,19 @@ def save_initial_z(folder, mu, logvar):
                      sort_keys=True, indent=0, separators=(",", ": "))
 
 
-def random_batch(rng, action, mu, logvar, hps):
-    """batch_size distinct episodes and a fresh z = mu + exp(logvar / 2) * N(0, 1), in float64."""
-    indices = rng.permutation(len(mu))[:hps.batch_size]
+def random_batch(gen, action, mu, logvar, hps, device):
+    """batch_size distinct episodes, a fresh z = mu + exp(logvar / 2) * N(0, 1), and the teacher-forcing
+    pair: inputs [z_t, a_t] (B, max_seq_len, 35) and targets z_{t+1} (B, max_seq_len, 32), float32.
+    Done in torch (float16 tensors in, one CPU generator, so any device gets the same batches)."""
+    indices = torch.randperm(len(mu), generator=gen)[:hps.batch_size]
     frames = hps.max_seq_len + 1
-    m, lv = mu[indices, :frames].astype(np.float64), logvar[indices, :frames].astype(np.float64)
-    z = m + np.exp(lv / 2.0) * rng.randn(*m.shape)
-    return z, action[indices, :frames].astype(np.float64)
+    m, lv = mu[indices, :frames].to(device).float(), logvar[indices, :frames].to(device).float()
+    z = m + torch.exp(lv / 2.0) * torch.randn(m.shape, generator=gen).to(device)
+    a = action[indices, :frames - 1].to(device).float()
+    return torch.cat([z[:, :-1], a], 2), z[:, 1:]
 
 
-def load_checkpoint(path, rnn, optimizer, rng, hps):
+def load_checkpoint(path, rnn, optimizer, gen, hps):
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
@@ -105,14 +108,14 @@ def load_checkpoint(path, rnn, optimizer, rng, hps):
         raise UserError(f"{path}: written with other hyperparameters ({', '.join(changed)}); resume with the same ones")
     rnn.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    rng.set_state(ckpt["numpy_rng"])
+    gen.set_state(ckpt["batch_rng"])
     torch.set_rng_state(ckpt["torch_rng"])
     return ckpt["step"]
 
 
-def save_checkpoint(path, step, rnn, optimizer, rng, hps):
+def save_checkpoint(path, step, rnn, optimizer, gen, hps):
     atomic.save_torch(path, dict(step=step, model=rnn.state_dict(), optimizer=optimizer.state_dict(),
-                                 numpy_rng=rng.get_state(), torch_rng=torch.get_rng_state(),
+                                 batch_rng=gen.get_state(), torch_rng=torch.get_rng_state(),
                                  hps=dataclasses.asdict(hps)))
 
 
@@ -124,12 +127,13 @@ def main(argv=None):
     atomic.check_writable(cfg.initial_z_save_path)
     save_initial_z(cfg.initial_z_save_path, mu, logvar)
 
+    action, mu, logvar = (torch.from_numpy(a) for a in (action, mu, logvar))
     torch.manual_seed(cfg.seed)
-    rng = np.random.RandomState(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
     rnn = MDNRNN(hps).to(device)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
     checkpoint = os.path.join(cfg.model_save_path, CHECKPOINT)
-    start = load_checkpoint(checkpoint, rnn, optimizer, rng, hps) if cfg.resume else 0
+    start = load_checkpoint(checkpoint, rnn, optimizer, gen, hps) if cfg.resume else 0
 
     from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
@@ -138,10 +142,7 @@ def main(argv=None):
     began, last_print = time.time(), time.time()
     for step in range(start, hps.num_steps):
         lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
-        z, a = random_batch(rng, action, mu, logvar, hps)
-        inputs = torch.from_numpy(np.concatenate([z[:, :-1], a[:, :-1]], axis=2)).float().to(device)
-        targets = torch.from_numpy(z[:, 1:]).float().to(device)  # teacher forcing: z_{t+1}
-
+        inputs, targets = random_batch(gen, action, mu, logvar, hps, device)
         logmix, mean, logstd, _ = rnn(inputs)
         cost = mdn_loss(logmix, mean, logstd, targets)
         optimizer.zero_grad(set_to_none=True)
@@ -164,13 +165,13 @@ def main(argv=None):
             bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
             last_print = now
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
-            save_checkpoint(checkpoint, step + 1, rnn, optimizer, rng, hps)
+            save_checkpoint(checkpoint, step + 1, rnn, optimizer, gen, hps)
     bar.close()
     writer.close()
 
-    rnn.save_json(os.path.join(cfg.model_save_path, "rnn.json"))
     seconds = time.time() - began
     done = hps.num_steps - start
+    rnn.save_json(os.path.join(cfg.model_save_path, "rnn.json"))
     print(f"trained {done} steps in {seconds:.1f} s: {done * hps.batch_size / max(seconds, 1e-9):.1f} sequences/s; "
           f"wrote {os.path.join(cfg.model_save_path, 'rnn.json')}")
 

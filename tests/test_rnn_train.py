@@ -55,7 +55,7 @@ def test_training_lowers_the_loss_and_writes_the_original_files(tmp_path):
     y = torch.tensor(mu[:, 1:], dtype=torch.float32)
     with torch.no_grad():
         before, after = (mdn_loss(*m(x)[:3], y).item() for m in (initial, trained))
-    assert after < before - 0.5
+    assert after < 0.75 * before
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(tmp_path / "runs/rnn"))
 
 
