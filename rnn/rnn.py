@@ -289,14 +289,15 @@ def get_pi_idx(x, pdf):
 
 def sample_z(logmix, mean, logstd, temperature=1.0, rng=np.random):
     """One z' (32,) from the mixture (each (32, 5)) at `temperature`, drawing from `rng` exactly
-    as the original: one rand() per dimension to pick its component, then randn(32)."""
+    as the original: one rand() per dimension to pick its component, then randn(32). `rng` is
+    np.random, a RandomState (same stream as the original's calls) or a Generator."""
     logmix2 = np.asarray(logmix, np.float64) / temperature
     pdf = np.exp(logmix2 - logmix2.max())
     pdf /= pdf.sum(axis=1, keepdims=True)
-    idx = np.array([get_pi_idx(rng.rand(), p) for p in pdf])
+    idx = np.array([get_pi_idx(rng.random(), p) for p in pdf])
     rows = np.arange(len(idx))
     chosen_mean, chosen_logstd = mean[rows, idx], logstd[rows, idx]
-    return chosen_mean + np.exp(chosen_logstd) * rng.randn(len(idx)) * np.sqrt(temperature)
+    return chosen_mean + np.exp(chosen_logstd) * rng.standard_normal(len(idx)) * np.sqrt(temperature)
 
 
 def sample_sequence(rnn, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):

@@ -240,6 +240,9 @@ def test_sample_z_draws_like_the_original():
         expected = mean[range(32), idx] + np.exp(logstd[range(32), idx]) * ref.randn(32) * np.sqrt(temperature)
         got = R.sample_z(logmix, mean, logstd, temperature, np.random.RandomState(7))
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+        np.random.seed(7)  # the module-level stream, as the original used
+        np.testing.assert_allclose(R.sample_z(logmix, mean, logstd, temperature), expected, rtol=1e-12)
+    assert R.sample_z(logmix, mean, logstd, 1.0, np.random.default_rng(0)).shape == (32,)
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
