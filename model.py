@@ -60,6 +60,9 @@ class Model:
         self.env_cfg = env_cfg or EnvConfig()
         self.env_name = self.env_cfg.env_name
         self.exp_mode = MODES[self.cfg.exp_mode]
+        # Flush denormals to zero, as TF's CPU kernels do: the original's random V (weights ~1e-6)
+        # gives denormal activations, on which CPU convolutions run ~50x slower.
+        torch.set_flush_denormal(True)
         self.vae = ConvVAE(batch_size=1, gpu_mode=False, is_training=False, reuse=True).eval()
         self.rnn = MDNRNN(hps_sample).eval()
         self.vae.requires_grad_(False)
@@ -241,8 +244,11 @@ def main():
                                              "none = random parameters with stdev rand()*0.01, as the original")
     p.add_argument("seed", nargs="?", type=int, help="seed of the run (random, np.random, env tracks); "
                                                      "drawn and printed when not given")
+    p.add_argument("--seed", dest="seed_option", type=int, metavar="N", help="the seed, also without a params file")
     args = p.parse_args()
     cfg, eval_cfg, env_cfg = config.from_args(args, ModelConfig, EvalConfig, EnvConfig)
+    if args.seed_option is not None:
+        args.seed = args.seed_option
     render_mode = args.mode == "render"
     num_episode = 1 if render_mode and "num_episode" not in vars(args) else eval_cfg.num_episode
     torch.set_num_threads(1)

@@ -33,6 +33,7 @@ import os
 import pickle
 import sys
 import time
+import traceback
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
 from es import CMAES, PEPG, OpenES, SimpleGA
 
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
+TAG_WORK = 0  # packets and results
 TAG_FAILED = 7  # a worker's last words (pickled str), sent when it stops for any reason but the master's order
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
 LOGS = (".json", ".hist.json", ".hist_best.json", ".best.json", ".log.json")
@@ -98,7 +100,7 @@ def worker(cfg, model_cfg, env_cfg):
         model.make_env()
         packet = np.empty((5 + model.param_count) * cfg.num_worker_trial, dtype=np.int32)
         while True:
-            mpi.wait(mpi.comm.Irecv(packet, source=0))
+            mpi.wait(mpi.comm.Irecv(packet, source=0, tag=TAG_WORK))
             if packet[0] == 0:  # the master's stop
                 return
             results = []
@@ -109,7 +111,7 @@ def worker(cfg, model_cfg, env_cfg):
                 rewards, t_list = simulate(model, train_mode=train_mode == 1, render_mode=False,
                                            num_episode=cfg.num_episode, seed=seed, max_len=max_len)
                 results.append((worker_id, job, np.mean(rewards), np.mean(t_list)))
-            mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0))
+            mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0, tag=TAG_WORK))
     except BaseException as e:  # tell the master, which would otherwise wait for this worker forever
         message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
         mpi.comm.send(f"worker {mpi.rank} stopped: {message}", dest=0, tag=TAG_FAILED)
@@ -125,21 +127,21 @@ class Workers:
     def __init__(self, cfg, num_params):
         self.cfg = cfg
         self.packet_size = (5 + num_params) * cfg.num_worker_trial
-        self.failure = mpi.comm.irecv(source=mpi.MPI.ANY_SOURCE, tag=TAG_FAILED)
+        self.hint = ""  # how to continue, added to a failure message
 
     def evaluate(self, seeds, solutions, train_mode=1, max_len=-1):
         """(fitness, timesteps) arrays of the population, in job order."""
         cfg = self.cfg
         packets = encode_solution_packets(seeds, solutions, cfg.num_worker, train_mode, max_len)
-        sends = [mpi.comm.Isend(p, dest=r + 1) for r, p in enumerate(packets)]
+        sends = [mpi.comm.Isend(p, dest=r + 1, tag=TAG_WORK) for r, p in enumerate(packets)]
         buffers = [np.empty(4 * cfg.num_worker_trial, dtype=np.int32) for _ in packets]
-        receives = [mpi.comm.Irecv(b, source=r + 1) for r, b in enumerate(buffers)]
+        receives = [mpi.comm.Irecv(b, source=r + 1, tag=TAG_WORK) for r, b in enumerate(buffers)]
         pending = sends + receives
         while pending:
             pending = [r for r in pending if not r.Test()]
-            done, message = self.failure.test()
-            if done:
-                raise UserError(f"{message}; the last finished generation is checkpointed: rerun with --resume")
+            if mpi.comm.Iprobe(source=mpi.MPI.ANY_SOURCE, tag=TAG_FAILED):
+                message = mpi.comm.recv(source=mpi.MPI.ANY_SOURCE, tag=TAG_FAILED)
+                raise UserError(message + self.hint)
             if pending:
                 time.sleep(mpi.POLL_SECONDS)
         fitness = np.zeros(len(seeds))
@@ -157,10 +159,8 @@ class Workers:
     def stop(self):
         """Send every worker the stop packet (all zeros: worker id 0 exists nowhere)."""
         stop = np.zeros(self.packet_size, dtype=np.int32)
-        for request in [mpi.comm.Isend(stop, dest=r + 1) for r in range(self.cfg.num_worker)]:
+        for request in [mpi.comm.Isend(stop, dest=r + 1, tag=TAG_WORK) for r in range(self.cfg.num_worker)]:
             mpi.wait(request)
-        self.failure.Cancel()  # no failure notice will come now; MPICH warns about a pending receive at exit
-        self.failure.Test()
 
 
 def make_es(cfg, num_params):
@@ -259,6 +259,8 @@ def master(cfg, model_cfg, env_cfg, resume=False):
 
     tb = SummaryWriter(os.path.join(cfg.log_dir, "tensorboard", os.path.basename(base)), purge_step=state["t"] + 1)
     workers = Workers(cfg, num_params)
+    if state["t"]:
+        workers.hint = f"; generation {state['t']} is checkpointed: rerun with --resume to continue"
     start_time = int(time.time()) - state["elapsed"]
     history, history_best, eval_log = state["history"], state["history_best"], state["eval_log"]
     t = state["t"]
@@ -315,6 +317,7 @@ def master(cfg, model_cfg, env_cfg, resume=False):
 
         state.update(t=t, elapsed=int(time.time()) - start_time, es=es, np_random=np.random.get_state())
         save_checkpoint(checkpoint_path, state)
+        workers.hint = f"; generation {t} is checkpointed: rerun with --resume to continue"
 
         seconds = time.monotonic() - gen_start
         best = f"{state['best_reward_eval']:.2f}" if eval_log else "-"
@@ -335,8 +338,8 @@ def main():
     status = mpi.fork(cfg.num_worker + 1)
     if status is not None:  # we were the launcher: mpiexec ran the job
         if status not in (0, 2, 130):
-            raise UserError(f"the MPI job failed (mpiexec exit status {status}; an MPI process died or was killed, "
-                            "see above); the last finished generation is checkpointed: rerun with --resume")
+            raise UserError(f"the MPI job failed (mpiexec exit status {status}: an MPI process died or was killed, "
+                            "see above); rerun with --resume to continue from the last finished generation")
         sys.exit(status)
     if mpi.size != cfg.num_worker + 1:
         raise UserError(f"-n {cfg.num_worker} needs {cfg.num_worker + 1} MPI processes (mpiexec -n "
@@ -353,7 +356,11 @@ def main():
                 if isinstance(e, KeyboardInterrupt):
                     message = "interrupted"
                 print(f"train.py: error: {message}", file=sys.stderr, flush=True)
-                mpi.comm.Abort(2 if isinstance(e, UserError) else 1)
+                if not isinstance(e, (UserError, KeyboardInterrupt)):
+                    traceback.print_exc()
+                code = 2 if isinstance(e, UserError) else 1
+                mpi.comm.Abort(code)
+                os._exit(code)  # MPICH's Abort may return to the caller before the launcher ends the job
             raise
     else:
         worker(cfg, model_cfg, env_cfg)

@@ -1,0 +1,155 @@
+"""train.py and model.py's CLI end to end at tiny scale: the original's packets, its five logs in
+its exact JSON layouts, exact resume after a kill, a failing worker ending the job with one
+clear line, and `model.py norender` on random parameters."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import MPIEXEC, REPO, run_script
+from train import decode_result_packet, decode_solution_packet, encode_result_packet, encode_solution_packets
+
+TINY = ["--config", "smoke", "--max_episode_length", "20", "--max_generations", "4"]  # 2 workers x 2 trials
+BASE = "carracing.cma.1.4"
+# json.dump options of the original train.py, per log file
+LAYOUTS = {".json": dict(sort_keys=True, indent=2, separators=(",", ": ")),
+           ".hist.json": dict(sort_keys=False, indent=0, separators=(",", ":")),
+           ".hist_best.json": dict(sort_keys=False, indent=0, separators=(",", ":")),
+           ".best.json": dict(sort_keys=True, indent=0, separators=(",", ": ")),
+           ".log.json": dict()}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A folder with random vae/vae.json and rnn/rnn.json, as train.py and model.py expect."""
+    from rnn.rnn import MDNRNN, hps_sample
+    from vae.vae import ConvVAE
+
+    d = tmp_path_factory.mktemp("train")
+    ConvVAE().save_json(str(d / "vae" / "vae.json"))
+    MDNRNN(hps_sample).save_json(str(d / "rnn" / "rnn.json"))
+    return d
+
+
+@pytest.fixture(scope="module")
+def full_run(workdir):
+    """An uninterrupted 4-generation run (evaluations at generations 2 and 4)."""
+    run_script("train.py", *TINY, "--log_dir", "full", cwd=workdir, mpi=3)
+    return workdir / "full"
+
+
+def load_logs(folder):
+    return {s: json.loads((folder / (BASE + s)).read_text()) for s in LAYOUTS}
+
+
+def test_packets_round_trip():
+    rng = np.random.default_rng(0)
+    solutions = rng.normal(size=(4, 7))
+    packets = encode_solution_packets([11, 22, 11, 22], solutions, num_worker=2, train_mode=1, max_len=-1)
+    assert [p.dtype for p in packets] == [np.int32] * 2 and [p.size for p in packets] == [24, 24]
+    records = decode_solution_packet(packets[1], num_worker_trial=2)
+    assert [r[:5] for r in records] == [(2, 2, 11, 1, -1), (2, 3, 22, 1, -1)]
+    np.testing.assert_array_equal(records[0][5], np.round(solutions[2] * 1e4) / 1e4)  # quantized to 1e-4
+    result = encode_result_packet([(2, 2, -12.345678, 41.99999), (2, 3, 7.5, 0.0)])
+    assert result.dtype == np.int32
+    np.testing.assert_array_equal(result, [2, 2, -123456, 419999, 2, 3, 75000, 0])  # truncated toward zero
+    assert decode_result_packet(result, 2) == [(2, 2, -12.3456, 41.9999), (2, 3, 7.5, 0.0)]
+
+
+def test_two_workers_write_the_originals_five_logs(full_run):
+    for suffix, options in LAYOUTS.items():
+        text = (full_run / (BASE + suffix)).read_text()
+        assert json.dumps(json.loads(text), **options) == text, suffix  # the original's exact layout
+    logs = load_logs(full_run)
+    hist = logs[".hist.json"]
+    assert [row[0] for row in hist] == [1, 2, 3, 4] and all(len(row) == 9 for row in hist)
+    for t, secs, mean, lo, hi, std, rms, steps, max_steps in hist:
+        assert lo <= mean <= hi and std >= 0 and 0.09 < rms < 0.12 and steps == 20.0 and max_steps == 20
+        assert all(round(v, 2) == v for v in (mean, lo, hi, std))
+    assert [row[0] for row in logs[".log.json"]] == [2, 4]
+    assert [row[0] for row in logs[".hist_best.json"]] == [2, 4]
+    t, secs, *rest = logs[".hist_best.json"][0]
+    assert rest[0::2] == ["improvement", "curr", "prev", "best"]
+    assert rest[5] == hist[0][2]  # the first "prev" is generation 1's mean reward, as the original
+    params, best = logs[".best.json"]
+    assert len(params) == 867 and best == max(r[1] for r in logs[".log.json"])
+    assert params == next(r[2] for r in logs[".log.json"] if r[1] == best)
+    assert len(logs[".json"]) == 1 and len(logs[".json"][0]) == 867
+    assert all(round(v, 4) == v for v in logs[".json"][0])
+
+
+def test_original_logs_use_these_layouts(tf_models):
+    for suffix in (".json", ".hist.json", ".hist_best.json", ".best.json"):
+        text = (tf_models / "log" / ("carracing.cma.16.64" + suffix)).read_text()
+        assert json.dumps(json.loads(text), **LAYOUTS[suffix]) == text, suffix
+
+
+def test_resume_after_a_kill_reproduces_the_logs(workdir, full_run):
+    cmd = [MPIEXEC, "-n", "3", sys.executable, str(REPO / "train.py"), *TINY, "--log_dir", "killed"]
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        for line in proc.stdout:
+            if line.startswith("gen 2 "):
+                break
+        else:
+            pytest.fail("the run ended before generation 2")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    hist = json.loads((workdir / "killed" / (BASE + ".hist.json")).read_text())
+    assert len(hist) in (2, 3)  # killed mid-run
+    fresh = run_script("train.py", *TINY, "--log_dir", "killed", cwd=workdir, mpi=3, check=False)
+    assert fresh.returncode == 2 and "pass --resume" in fresh.stderr  # never clobbers a run
+    out = run_script("train.py", *TINY, "--log_dir", "killed", "--resume", cwd=workdir, mpi=3).stdout
+    assert "resuming" in out
+    resumed, full = load_logs(workdir / "killed"), load_logs(full_run)
+    drop_seconds = lambda rows: [row[:1] + row[2:] for row in rows]
+    for suffix in (".hist.json", ".hist_best.json"):
+        assert drop_seconds(resumed[suffix]) == drop_seconds(full[suffix]), suffix
+    for suffix in (".json", ".best.json", ".log.json"):
+        assert resumed[suffix] == full[suffix], suffix
+
+
+def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
+    bad = tmp_path / "vae.json"
+    bad.write_text("[1, 2")
+    start = time.monotonic()
+    proc = run_script("train.py", *TINY, "--log_dir", str(tmp_path / "log"), "--vae_path", bad, cwd=workdir,
+                      mpi=3, check=False, timeout=120)
+    assert time.monotonic() - start < 60
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("train.py: error:")]
+    assert len(errors) == 1 and "worker" in errors[0] and "vae.json: not a weight JSON file" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_wrong_process_count_and_missing_weights_are_user_errors(workdir, tmp_path):
+    proc = run_script("train.py", *TINY, "-n", "4", cwd=workdir, mpi=3, check=False)
+    assert proc.returncode == 2 and "-n 4 needs 5 MPI processes" in proc.stderr
+    proc = run_script("train.py", *TINY, "--log_dir", str(tmp_path), "--rnn_path", "nowhere.json", cwd=workdir,
+                      mpi=3, check=False)
+    assert proc.returncode != 0 and "nowhere.json: no such file" in proc.stderr
+
+
+def test_model_norender_on_random_parameters_is_repeatable(workdir):
+    args = ["norender", "--config", "smoke", "--num_episode", "2", "--max_episode_length", "15", "--seed", "5"]
+    runs = [run_script("model.py", *args, cwd=workdir).stdout for _ in range(2)]
+    assert runs[0] == runs[1]  # the seed is used (the original ignored it)
+    lines = runs[0].splitlines()
+    rewards = [float(x) for x in lines[-3:-1]]
+    seed, mean, std = lines[-1].split()[1::2]
+    assert seed == "5" and float(mean) == pytest.approx(np.mean(rewards))
+    assert float(std) == pytest.approx(np.std(rewards))  # population std, as the original
+
+
+def test_model_rejects_a_bad_params_file(workdir, tmp_path):
+    (tmp_path / "p.json").write_text("[[1, 2, 3]]")
+    proc = run_script("model.py", "norender", tmp_path / "p.json", cwd=workdir, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("p.json: 3 parameters, but exp_mode zh needs 867")
+    assert "Traceback" not in proc.stderr
