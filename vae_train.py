@@ -186,7 +186,7 @@ def main():
     # Training loop.
     bar = tqdm(total=cfg.num_epoch * num_batches * cfg.batch_size, initial=step * cfg.batch_size,
                unit="img", desc="training", smoothing=0.05)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with bar, ThreadPoolExecutor(max_workers=1) as pool:
         while epoch < cfg.num_epoch:
             sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), step
             for frames in epoch_batches(files, lengths, cfg, epoch, batch, pool):
@@ -222,7 +222,6 @@ def main():
             writer.add_image("reconstruction", grid, epoch + 1, dataformats="HWC")
             epoch, batch = epoch + 1, 0
             checkpoint()
-    bar.close()
     writer.close()
     vae.save_json(json_path)
     print(f"wrote {json_path} after {step} steps")

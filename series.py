@@ -1,0 +1,103 @@
+"""Encode every recorded frame with the trained VAE: series/series.npz for rnn_train.py.
+
+    python series.py                         # record/ + tf_vae/vae.json -> series/series.npz
+    python series.py --config smoke --data_dir runs/smoke/record --vae_path runs/smoke/tf_vae/vae.json \\
+                     --series_dir runs/smoke/series
+
+As the original: the first 10,000 files of record/ sorted by name, frames / 255 through the
+encoder, and `action`, `mu`, `logvar` stored as float16 arrays of shapes (episodes, frames, 3)
+and (episodes, frames, 32) with np.savez_compressed. Unlike the original, episodes stream from
+disk (the next one loads while this one encodes), the encoder runs on the GPU when present in
+batches of `encode_batch_size` frames, and an episode that is corrupt or whose length differs
+from the first one's stops the run with one line naming it (or, with --skip_bad, is left out
+with a warning). The output is written atomically: a failed run keeps the previous series.npz.
+"""
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import atomic
+import cli
+import config
+from cli import UserError
+from vae.vae import ConvVAE
+from vae_train import list_episodes, load_episode, pick_device
+
+
+def read_episode(path):
+    """(obs, action) of episode `path`, or the UserError that describes what is wrong with it."""
+    try:
+        ep = load_episode(path, ("obs", "action"))
+    except UserError as e:
+        return e
+    obs, action = ep["obs"], ep["action"]
+    if action.shape != (len(obs), 3):
+        return UserError(f"{path}: action has shape {action.shape}, expected ({len(obs)}, 3) for its {len(obs)} frames")
+    return obs, action
+
+
+@torch.no_grad()
+def encode(vae, obs, batch_size, device):
+    """(mu, logvar) as float16 numpy arrays (T, z_size) for uint8 frames (T, 64, 64, 3)."""
+    mus, logvars = [], []
+    for at in range(0, len(obs), batch_size):
+        x = torch.from_numpy(obs[at:at + batch_size]).to(device).float() / 255.0
+        mu, logvar = vae.encode_tensor(x)
+        mus.append(mu.half().cpu().numpy())
+        logvars.append(logvar.half().cpu().numpy())
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+def main():
+    cfg = config.parse(config.SeriesConfig, description=__doc__)
+    device = pick_device(cfg.device)
+    files = list_episodes(cfg.data_dir, cfg.max_files)
+    out_path = os.path.join(cfg.series_dir, "series.npz")
+    atomic.check_writable(cfg.series_dir)
+
+    vae = ConvVAE(batch_size=cfg.encode_batch_size, is_training=False).to(device)
+    vae.load_json(cfg.vae_path)
+
+    action = mu = logvar = None  # allocated at the first good episode, whose length all must share
+    kept, skipped = 0, []
+    bar = tqdm(total=len(files), unit="episode", desc="encoding")
+    with bar, ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read_episode, files[0])
+        for i, path in enumerate(files):
+            episode = pending.result()
+            if i + 1 < len(files):
+                pending = pool.submit(read_episode, files[i + 1])
+            if mu is not None and not isinstance(episode, UserError) and len(episode[0]) != mu.shape[1]:
+                episode = UserError(f"{path}: {len(episode[0])} frames, but the episodes before it have "
+                                    f"{mu.shape[1]} (series.npz needs one length)")
+            if isinstance(episode, UserError):
+                if not cfg.skip_bad:
+                    raise UserError(f"{episode} (--skip_bad leaves such files out)")
+                bar.write(f"warning: skipping {episode}", file=sys.stderr)
+                skipped.append(path)
+                bar.update(1)
+                continue
+            obs, act = episode
+            if mu is None:
+                action = np.empty((len(files), len(obs), 3), np.float16)
+                mu = np.empty((len(files), len(obs), vae.z_size), np.float16)
+                logvar = np.empty_like(mu)
+            action[kept] = act
+            mu[kept], logvar[kept] = encode(vae, obs, cfg.encode_batch_size, device)
+            kept += 1
+            bar.update(1)
+            bar.set_postfix(frames_per_s=f"{kept * mu.shape[1] / max(bar.format_dict['elapsed'], 1e-3):.0f}")
+    if kept == 0:
+        raise UserError(f"{cfg.data_dir}: no usable episodes ({len(skipped)} skipped)")
+
+    atomic.save_npz(out_path, action=action[:kept], mu=mu[:kept], logvar=logvar[:kept])
+    print(f"wrote {out_path}: {kept} episodes x {mu.shape[1]} frames"
+          + (f", {len(skipped)} skipped" if skipped else ""))
+
+
+if __name__ == "__main__":
+    cli.run(main)

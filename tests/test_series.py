@@ -1,0 +1,68 @@
+"""series.py: the original's series.npz from episode files, and bad episodes."""
+import numpy as np
+import pytest
+import torch
+
+import series
+from cli import UserError
+from conftest import run_script
+from test_vae_train import write_episodes
+from vae.vae import ConvVAE
+
+
+@pytest.fixture(scope="module")
+def vae_json(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vae") / "vae.json"
+    torch.manual_seed(0)
+    ConvVAE().save_json(path)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def data(tmp_path, vae_json):
+    write_episodes(tmp_path / "record", [30, 30, 30])
+    (tmp_path / "tf_vae").mkdir()
+    (tmp_path / "tf_vae" / "vae.json").write_bytes(vae_json)
+    return tmp_path
+
+
+def test_series_npz_has_the_originals_keys_dtypes_shapes_and_values(data):
+    run_script("series.py", "--encode_batch_size", "16", cwd=data)
+    with np.load(data / "series" / "series.npz") as out:
+        assert sorted(out.files) == ["action", "logvar", "mu"]
+        assert {k: (out[k].dtype, out[k].shape) for k in out.files} == {
+            "action": (np.float16, (3, 30, 3)), "mu": (np.float16, (3, 30, 32)), "logvar": (np.float16, (3, 30, 32))}
+        vae = ConvVAE()
+        vae.load_json(data / "tf_vae" / "vae.json")
+        for i in range(3):
+            with np.load(data / "record" / f"{i}.npz") as ep:
+                mu, logvar = vae.encode_mu_logvar(ep["obs"].astype(np.float64) / 255.0)  # the original's input
+                np.testing.assert_array_equal(out["action"][i], ep["action"])
+            np.testing.assert_allclose(out["mu"][i], mu, rtol=2e-3, atol=1e-4)
+            np.testing.assert_allclose(out["logvar"][i], logvar, rtol=2e-3, atol=1e-4)
+
+
+def test_short_and_corrupt_episodes_fail_by_default_and_are_skipped_on_request(data):
+    run_script("series.py", cwd=data)
+    good = (data / "series" / "series.npz").read_bytes()
+    write_episodes(data / "extra", [30, 30, 12])
+    (data / "extra" / "2.npz").rename(data / "record" / "4.npz")  # 12 frames
+    (data / "record" / "5.npz").write_bytes(b"PK\x03\x04 truncated")
+
+    proc = run_script("series.py", cwd=data, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "series.py: error: record/4.npz: 12 frames, but the episodes before it have 30 "
+        "(series.npz needs one length) (--skip_bad leaves such files out)")
+    assert (data / "series" / "series.npz").read_bytes() == good  # a failed run keeps the earlier output
+
+    proc = run_script("series.py", "--skip_bad", cwd=data)
+    assert proc.stderr.count("warning: skipping") == 2 and "5.npz: corrupt" in proc.stderr
+    with np.load(data / "series" / "series.npz") as out:
+        assert out["mu"].shape == (3, 30, 32) and out["action"].shape == (3, 30, 3)
+
+
+def test_read_episode_names_wrong_actions(tmp_path):
+    np.savez_compressed(tmp_path / "0.npz", obs=np.zeros((5, 64, 64, 3), np.uint8), action=np.zeros((4, 3), np.float16))
+    error = series.read_episode(str(tmp_path / "0.npz"))
+    assert isinstance(error, UserError) and "0.npz: action has shape (4, 3), expected (5, 3)" in str(error)
