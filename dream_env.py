@@ -66,6 +66,8 @@ class CarRacingDream:
     """The original's CarRacingDream over an agent's V and M (see the module docstring)."""
 
     def __init__(self, agent, initial_z, temperature=DreamConfig.temperature, max_frames=DreamConfig.max_frames):
+        if not temperature > 0:
+            raise UserError(f"temperature {temperature}: must be > 0 (the sampling divides by it)")
         self.agent, self.vae, self.rnn = agent, agent.vae, agent.rnn
         self.z_size = self.rnn.hps.output_seq_width
         self.observation_space = spaces.Box(low=-50.0, high=50.0, shape=(self.z_size,), dtype=np.float32)
@@ -74,7 +76,7 @@ class CarRacingDream:
         self.max_frames = max_frames
         self.np_random = np.random.RandomState()
         self.z, self.state, self.frame_count = None, None, None
-        self.screen = None
+        self.screen, self.window_closed = None, False
 
     def seed(self, seed):
         """Seed the env's generator (initial entry, initial z, every dream step)."""
@@ -106,7 +108,8 @@ class CarRacingDream:
 
     def render(self, mode="human"):
         """The current z decoded and upscaled x8 (bilinear, as the original's imresize): a (512, 512, 3)
-        uint8 array, returned in both modes; "human" also shows it in a pygame window."""
+        uint8 array, returned in both modes; "human" also shows it in a pygame window (once the user
+        closes that window, `window_closed` is True)."""
         small = Image.fromarray(self.decode_obs(self.z))
         img = np.asarray(small.resize((SCREEN_X * FACTOR, SCREEN_Y * FACTOR), Image.Resampling.BILINEAR))
         if mode == "human":
@@ -122,7 +125,8 @@ class CarRacingDream:
             pygame.display.set_caption("World Models: dream")
         pygame.surfarray.blit_array(self.screen, img.swapaxes(0, 1))
         pygame.display.flip()
-        pygame.event.pump()
+        if pygame.event.get(pygame.QUIT):
+            self.window_closed = True
 
     def close(self):
         if self.screen is not None:

@@ -34,8 +34,8 @@ from model import _GifWriter, _has_display, make_model
 
 def dream(model, env, max_len, record=None, show=False):
     """One dream, as the original's loop: reset, then act on z, draw z, step, until done or
-    `max_len` steps. `record(frame)` gets each step's 512x512 frame; `show` puts it in the
-    window. Returns the number of steps (= frames drawn)."""
+    `max_len` steps (or the user closes the window). `record(frame)` gets each step's 512x512
+    frame; `show` puts it in the window. Returns the number of steps (= frames drawn)."""
     z = env.reset()  # also zeroes the agent's M state
     for t in tqdm(range(max_len), desc="dream", unit="frame", dynamic_ncols=True, leave=False):
         action = model.get_action(z)
@@ -44,7 +44,7 @@ def dream(model, env, max_len, record=None, show=False):
             if record is not None:
                 record(frame)
         z, _, done, _ = env.step(action)
-        if done:
+        if done or env.window_closed:
             break
     return t + 1
 

@@ -13,7 +13,7 @@ from cli import UserError, run
 from conftest import run_script
 from config import DreamConfig
 from dream_env import CarRacingDream, load_initial_z, make_env
-from dream_model import dream_gif
+from dream_model import dream, dream_gif
 from model import Model
 from rnn.rnn import mdn_step, rnn_init_state, rnn_next_state
 from vae.vae import ConvVAE
@@ -210,6 +210,27 @@ def test_render_is_v_decoding_upscaled_x8(agent, paths, monkeypatch):
     assert np.abs(frame.astype(int) - bilinear_x8(small)).max() <= 1  # Pillow rounds to bytes between passes
     np.testing.assert_array_equal(env.render("human"), frame)  # the window (dummy video driver) shows the same
     env.close()
+
+
+def test_closing_the_window_ends_the_dream(agent, paths, monkeypatch):
+    import pygame
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    env = make_env("carracing", agent, seed=0, cfg=DreamConfig(initial_z_path=str(paths["initial_z"])))
+    shown = []
+
+    def close_at_third(frame):
+        shown.append(frame)
+        if len(shown) == 3:
+            pygame.event.post(pygame.event.Event(pygame.QUIT))
+
+    assert dream(agent, env, 50, record=close_at_third, show=True) == 4  # the QUIT is seen at the 4th frame
+    env.close()
+
+
+def test_temperature_must_be_positive(agent, paths):
+    with pytest.raises(UserError, match="temperature 0: must be > 0"):
+        CarRacingDream(agent, load_initial_z(paths["initial_z"]), temperature=0)
 
 
 def test_dream_gif_headless(agent, paths, tmp_path):
