@@ -113,6 +113,12 @@ def main():
         raise UserError("driving by hand needs a display (no DISPLAY or WAYLAND_DISPLAY, or SDL_VIDEODRIVER=dummy)")
     import pygame
 
+    try:
+        pygame.display.init()
+    except pygame.error as e:
+        raise UserError(f"driving by hand needs a display: {e}") from None
+    if pygame.display.get_driver() in ("dummy", "offscreen"):  # SDL's fallback when no display answers
+        raise UserError(f"driving by hand needs a display, and SDL found none (video driver {pygame.display.get_driver()})")
     env = make_env(render_mode=True)
     action = np.array([0.0, 0.0, 0.0])
     keys = {pygame.K_LEFT: (0, -1.0), pygame.K_RIGHT: (0, +1.0), pygame.K_UP: (1, +1.0), pygame.K_DOWN: (2, +0.8)}

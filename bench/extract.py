@@ -9,6 +9,7 @@ same frames: `episodes` resets of `frames` steps each. Goals: extract / bare >= 
 """
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,13 @@ for episode in range(episodes):
 
 
 def timed(cmd):
+    """(wall seconds, CPU seconds of all child processes) of running `cmd`."""
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
 
 
 def extract(ranks, episodes, frames, folder):
@@ -50,13 +55,16 @@ def main():
     args = p.parse_args()
     total = args.episodes * args.frames
     with tempfile.TemporaryDirectory() as tmp:
-        bare = total / timed([sys.executable, "-c", BARE_LOOP, str(args.episodes), str(args.frames)])
-        one = total / extract(1, args.episodes, args.frames, os.path.join(tmp, "one"))
-        two = total / extract(2, args.episodes, args.frames, os.path.join(tmp, "two"))
-    print(f"{total} frames per run ({args.episodes} episodes x {args.frames}), end to end incl. start-up")
-    print(f"bare Gymnasium CarRacing-v3 loop, random actions: {bare:7.1f} frames/s")
-    print(f"extract.py, 1 rank:                               {one:7.1f} frames/s  ratio {one / bare:.2f} (goal >= 0.9)")
-    print(f"extract.py, 2 ranks:                              {two:7.1f} frames/s  ratio {two / one:.2f} (goal >= 1.8)")
+        bare = timed([sys.executable, "-c", BARE_LOOP, str(args.episodes), str(args.frames)])
+        one = extract(1, args.episodes, args.frames, os.path.join(tmp, "one"))
+        two = extract(2, args.episodes, args.frames, os.path.join(tmp, "two"))
+    print(f"{total} frames per run ({args.episodes} episodes x {args.frames}), end to end incl. start-up;")
+    print("frames/s over wall time, and over the CPU seconds of all its processes (less sensitive to other load)")
+    print(f"bare Gymnasium CarRacing-v3, random actions: {total / bare[0]:6.1f} wall  {total / bare[1]:6.1f} cpu")
+    print(f"extract.py, 1 rank:                          {total / one[0]:6.1f} wall  {total / one[1]:6.1f} cpu  "
+          f"extract/bare {bare[0] / one[0]:.2f} wall, {bare[1] / one[1]:.2f} cpu (goal >= 0.9)")
+    print(f"extract.py, 2 ranks:                         {total / two[0]:6.1f} wall  {total / two[1]:6.1f} cpu  "
+          f"2 ranks/1 rank {one[0] / two[0]:.2f} wall (goal >= 1.8), {one[1] / two[1]:.2f} cpu")
 
 
 if __name__ == "__main__":

@@ -173,3 +173,15 @@ def test_driving_by_hand_without_display_is_one_clear_error():
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "display" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_render_mode_draws_gymnasium_window_each_step():
+    # In a subprocess: closing a "human" env calls pygame.quit(), which other tests must not see.
+    code = ("import numpy as np, env\n"
+            "e = env.make_env(seed=1, render_mode=True)\n"
+            "obs = e.reset()\n"
+            "obs, r, done, info = e.step(np.array([0.0, 1.0, 0.0]))\n"
+            "print(e.render_mode, e.screen is not None, obs.shape)\n"
+            "e.close()\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["human", "True", "(64,", "64,", "3)"]
