@@ -13,6 +13,9 @@ import numpy as np
 
 from cli import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def write_bytes(path, data):
     """Atomically replace `path` with `data` (bytes), creating its folder if needed."""
@@ -28,6 +31,7 @@ def write_bytes(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual open() permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -78,3 +78,10 @@ def test_unwritable_folder_is_a_user_error(tmp_path):
         atomic.check_writable(blocker / "sub")
     with pytest.raises(UserError, match="cannot write here"):
         atomic.save_json(blocker / "sub" / "x.json", [1])
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    atomic.save_json(tmp_path / "x.json", [1])
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask
