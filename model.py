@@ -70,6 +70,9 @@ class Model:
         if load_model:
             self.vae.load_json(self.cfg.vae_path)
             self.rnn.load_json(self.cfg.rnn_path)
+        # Batch-1 encoding is fastest with channels-last weights (the frames are NHWC already)
+        # and torch's native kernels rather than oneDNN's (see encode_obs): ~0.8 ms vs ~2.4 ms.
+        self.vae.to(memory_format=torch.channels_last)
         self.state = rnn_init_state(self.rnn)
         self.input_size = rnn_output_size(self.exp_mode)
         self.z_size = 32
@@ -90,8 +93,13 @@ class Model:
     def encode_obs(self, obs):
         """Frame (64, 64, 3) uint8 -> (z, mu, logvar); z is SAMPLED with np.random."""
         x = torch.from_numpy(np.ascontiguousarray(obs)).to(torch.float32).div_(255.0).unsqueeze(0)
-        with torch.inference_mode():
-            mu, logvar = self.vae.encode_tensor(x)
+        onednn = torch.backends.mkldnn.enabled
+        torch.backends.mkldnn.enabled = False  # torch's own kernels: ~3x faster than oneDNN at batch 1
+        try:
+            with torch.inference_mode():
+                mu, logvar = self.vae.encode_tensor(x)
+        finally:
+            torch.backends.mkldnn.enabled = onednn
         mu, logvar = mu[0].numpy(), logvar[0].numpy()
         z = mu + np.exp(logvar / 2.0) * np.random.randn(*logvar.shape)
         return z, mu, logvar
