@@ -21,6 +21,7 @@ import math
 import gymnasium
 import numpy as np
 import pygame
+from gymnasium.envs.box2d import car_dynamics as cd
 from gymnasium.envs.box2d import car_racing as cr
 from pygame import gfxdraw
 
@@ -70,8 +71,8 @@ def _grass():
 
 
 GRASS = _grass()  # (400, 4, 2)
-FIELD = np.array([[(cr.PLAYFIELD, cr.PLAYFIELD), (cr.PLAYFIELD, -cr.PLAYFIELD),
-                   (-cr.PLAYFIELD, -cr.PLAYFIELD), (-cr.PLAYFIELD, cr.PLAYFIELD)]])  # (1, 4, 2)
+FIELD_X = np.array([cr.PLAYFIELD, cr.PLAYFIELD, -cr.PLAYFIELD, -cr.PLAYFIELD])  # the playfield polygon
+FIELD_Y = np.array([cr.PLAYFIELD, -cr.PLAYFIELD, -cr.PLAYFIELD, cr.PLAYFIELD])
 
 
 def camera(env):
@@ -84,16 +85,49 @@ def camera(env):
     return angle, zoom, (W / 2 + trans[0], H / 4 + trans[1])
 
 
-def transform(points, angle, zoom, trans):
-    """Screen coordinates of world `points` (..., 2), bit-identical to Vector2.rotate_rad + zoom + trans.
+def transform(x, y, angle, zoom, trans):
+    """Screen coordinates of world points (x, y), bit-identical to Vector2.rotate_rad + zoom + trans.
 
     pygame rotates (x, y) to (c*x - s*y, s*x + c*y) with separately rounded products (and
     exact quarter turns special-cased); rotating (1, 0) yields pygame's own (c, s), including
     those special cases, so the same products here give the same doubles.
     """
     c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
-    x, y = points[..., 0], points[..., 1]
-    return np.stack([(c * x - s * y) * zoom + trans[0], (s * x + c * y) * zoom + trans[1]], axis=-1)
+    return (c * x - s * y) * zoom + trans[0], (s * x + c * y) * zoom + trans[1]
+
+
+def draw_car(car, surface, zoom, trans, angle, scale=1.0):
+    """Car.draw without particles (as for state pixels), with the same doubles: Box2D's own
+    transform of each vertex, then pygame's rotation as plain float arithmetic, not a Vector2
+    per vertex. `scale` multiplies the screen coordinates (for Approx)."""
+    c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
+    tx, ty = trans
+
+    def draw(points, color):
+        screen = [((c * p[0] - s * p[1]) * zoom + tx, (s * p[0] + c * p[1]) * zoom + ty) for p in points]
+        if scale != 1.0:
+            screen = [(x * scale, y * scale) for x, y in screen]
+        pygame.draw.polygon(surface, color=color, points=screen)
+
+    for obj in car.drawlist:
+        color = [int(v * 255) for v in obj.color]
+        for f in obj.fixtures:
+            t = f.body.transform
+            draw([t * v for v in f.shape.vertices], color)
+            if "phase" not in obj.__dict__:
+                continue
+            # the wheel's white stripe, as Car.draw
+            a1, a2 = obj.phase, obj.phase + 1.2
+            s1, s2, c1, c2 = math.sin(a1), math.sin(a2), math.cos(a1), math.cos(a2)
+            if s1 > 0 and s2 > 0:
+                continue
+            if s1 > 0:
+                c1 = np.sign(c1)
+            if s2 > 0:
+                c2 = np.sign(c2)
+            w, y1, y2 = cd.WHEEL_W * cd.SIZE, cd.WHEEL_R * c1 * cd.SIZE, cd.WHEEL_R * c2 * cd.SIZE
+            stripe = [(-w, y1), (w, y1), (w, y2), (-w, y2)]
+            draw([t * v for v in stripe], cd.WHEEL_WHITE)
 
 
 class Track:
@@ -106,7 +140,7 @@ class Track:
         if env.road_poly is not self.road_poly or len(env.road_poly) != self.size:
             self.road_poly, self.size = env.road_poly, len(env.road_poly)
             road = np.array([poly for poly, _ in env.road_poly], dtype=np.float64).reshape(-1, 4, 2)
-            self.quads = np.concatenate([GRASS, road])
+            self.x, self.y = np.ascontiguousarray(np.concatenate([GRASS, road]).transpose(2, 1, 0))  # (4, quads)
             self.colors = [color for _, color in env.road_poly]  # tiles' arrays change colour in place
 
     def visible(self, env, angle, zoom, trans, top=0, scale=1.0):
@@ -114,16 +148,16 @@ class Track:
         touch screen rows `top`..H-1, in the original's draw order; the colours are the objects
         or int lists the original hands to gfxdraw."""
         self.update(env)
-        pts = transform(self.quads, angle, zoom, trans)
+        x, y = transform(self.x, self.y, angle, zoom, trans)
         m = cr.MAX_SHAPE_DIM
-        x, y = pts[..., 0], pts[..., 1]
-        culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=1)
+        culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=0)
         # Also skip quads that cannot touch a pixel of rows `top`..H-1 (gfxdraw truncates to
         # ints and its lines touch at most one pixel beyond; 2 px of margin): they change nothing.
-        lo, hi = pts.min(axis=1), pts.max(axis=1)
-        touch = (hi[:, 0] >= -2) & (lo[:, 0] <= W + 2) & (hi[:, 1] >= top - 3) & (lo[:, 1] <= H + 2)
+        touch = ((x.max(axis=0) >= -2) & (x.min(axis=0) <= W + 2)
+                 & (y.max(axis=0) >= top - 3) & (y.min(axis=0) <= H + 2))
         drawn = np.flatnonzero(culled & touch)
-        quads = (pts[drawn] if scale == 1.0 else pts[drawn] * scale).tolist()
+        quads = np.stack([x[:, drawn], y[:, drawn]], axis=2).transpose(1, 0, 2)  # (drawn, 4, 2)
+        quads = (quads if scale == 1.0 else quads * scale).tolist()
         grass = int(np.searchsorted(drawn, len(GRASS)))
         colors = [env.grass_color] * grass
         if grass < len(drawn):  # int() truncates toward zero, as astype does
@@ -219,20 +253,19 @@ class Fast:
 
     def _scene(self, env, angle, zoom, trans):
         rows = (0, 100, W, H - 100)
-        field = transform(FIELD, angle, zoom, trans)[0]
-        corners = [(int(x), int(y)) for x, y in field.tolist()]
+        field = list(zip(*(v.tolist() for v in transform(FIELD_X, FIELD_Y, angle, zoom, trans))))
+        corners = [(int(x), int(y)) for x, y in field]
         if _covers(corners, -8, -8, W + 8, H + 8):
             gfxdraw.pixel(self.probe, 0, 0, env.bg_color)
             self.canvas.fill(self.probe.get_at((0, 0)), rows)
         else:
             self.canvas.fill((0, 0, 0), rows)
-            poly = field.tolist()
-            gfxdraw.aapolygon(self.canvas, poly, env.bg_color)
-            gfxdraw.filled_polygon(self.canvas, poly, env.bg_color)
+            gfxdraw.aapolygon(self.canvas, field, env.bg_color)
+            gfxdraw.filled_polygon(self.canvas, field, env.bg_color)
         for poly, color in self.track.visible(env, angle, zoom, trans, top=100):
             gfxdraw.aapolygon(self.canvas, poly, color)
             gfxdraw.filled_polygon(self.canvas, poly, color)
-        env.car.draw(self.canvas, zoom, trans, angle, False)
+        draw_car(env.car, self.canvas, zoom, trans, angle)
 
     def _hud(self, env, text):
         """Draw the indicators and text on self.hud; False if anything reached above the box."""
@@ -274,10 +307,11 @@ class Approx:
         s = self.scale
         angle, zoom, trans = camera(env)
         self.canvas.fill((0, 0, 0))
-        gfxdraw.filled_polygon(self.canvas, (transform(FIELD, angle, zoom, trans)[0] * s).tolist(), env.bg_color)
+        x, y = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
+        gfxdraw.filled_polygon(self.canvas, list(zip((x * s).tolist(), (y * s).tolist())), env.bg_color)
         for poly, color in self.track.visible(env, angle, zoom, trans, top=100, scale=s):
             gfxdraw.filled_polygon(self.canvas, poly, color)
-        env.car.draw(self.canvas, zoom * s, (trans[0] * s, trans[1] * s), angle, False)
+        draw_car(env.car, self.canvas, zoom, trans, angle, scale=s)
         env.surf = pygame.transform.flip(self.canvas, False, True)
         env._render_indicators(*self.canvas.get_size())
         text = self.text.get(env.reward)
