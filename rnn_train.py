@@ -8,7 +8,7 @@ original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json
 
     python rnn_train.py                      # the paper's run (4000 steps x 100 sequences of 999)
     python rnn_train.py --config smoke
-    python rnn_train.py --resume 1           # continue a killed run from tf_rnn/rnn_ckpt.pt
+    python rnn_train.py --resume             # continue a killed run from tf_rnn/rnn_ckpt.pt
 """
 import dataclasses
 import os

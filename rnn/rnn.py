@@ -103,6 +103,8 @@ class MDNRNN(nn.Module):
         return (x - mean) * torch.rsqrt(var + LN_EPSILON) * self.ln_gamma[k] + self.ln_beta[k]
 
     def _dropout(self, x, use, keep_prob):
+        """TF's dropout (scaled by 1 / keep_prob), on by its hps flag alone, as in the original
+        (neither is_training nor .eval() turns it off; hps_sample clears only the recurrent one)."""
         return F.dropout(x, p=1.0 - keep_prob) if use else x
 
     def _cell(self, x, state):
@@ -171,27 +173,26 @@ class MDNRNN(nn.Module):
     # --- TF weight JSON ---------------------------------------------------------------------------
 
     def _tf_variables(self):
-        """(parameter view, TF shape) in TF's trainable-variable creation order (the JSON order)."""
-        pairs = [(self.output_w, self.output_w.shape), (self.output_b, self.output_b.shape),
-                 (self.kernel, self.kernel.shape)]
+        """Our parameters as TF's trainable variables, in creation order (the JSON order)."""
+        tensors = [self.output_w, self.output_b, self.kernel]
         if self.hps.use_layer_norm:
             for k in range(len(LN_SCOPES)):
-                pairs += [(self.ln_gamma[k], self.ln_gamma[k].shape), (self.ln_beta[k], self.ln_beta[k].shape)]
+                tensors += [self.ln_gamma[k], self.ln_beta[k]]
         else:
-            pairs.append((self.bias, self.bias.shape))
-        return pairs
+            tensors.append(self.bias)
+        return tensors
 
     def load_json(self, jsonfile="rnn.json"):
         """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json)."""
-        pairs = self._tf_variables()
-        arrays = tfjson.load(jsonfile, [tuple(shape) for _, shape in pairs])
+        tensors = self._tf_variables()
+        arrays = tfjson.load(jsonfile, [tuple(t.shape) for t in tensors])
         with torch.no_grad():
-            for (param, _), a in zip(pairs, arrays):
-                param.copy_(torch.from_numpy(a))
+            for t, a in zip(tensors, arrays):
+                t.copy_(torch.from_numpy(a))
 
     def save_json(self, jsonfile="rnn.json"):
         """Write the weights in the original's exact JSON bytes (atomically)."""
-        tfjson.save(jsonfile, [p.detach().cpu().numpy() for p, _ in self._tf_variables()])
+        tfjson.save(jsonfile, [t.detach().cpu().numpy() for t in self._tf_variables()])
 
 
 def mdn_loss(logmix, mean, logstd, y):
