@@ -37,7 +37,8 @@ class EnvConfig:
     renderer: str = arg("fast", "who draws the 96x96 observation: fast = pixel-identical to Gymnasium's own (verified "
                                 "for Gymnasium 1.4.0 + pygame-ce 2.5.8), ~3x less CPU; gymnasium = Gymnasium's code; "
                                 "approx = a smaller canvas (--approx_scale), ~9x less CPU, not identical "
-                                "(mean error 0.3/255 after the World Models processing; bench/render.py)", choices=("fast", "gymnasium", "approx"))
+                                "(mean error 0.3/255 after the World Models processing; bench/render.py)",
+                        choices=("fast", "gymnasium", "approx"))
     approx_scale: float = arg(0.25, "canvas scale of --renderer approx (1.0 = Gymnasium's 1000x800 canvas; 0.25 = "
                                     "250x200): smaller is faster and less exact", min=0.05)
 
