@@ -192,6 +192,7 @@ class TextCache:
 
 
 def text_rect(surface):
+    """Where CarRacing._render blits the reward text."""
     rect = surface.get_rect()
     rect.center = (60, H - H * 2.5 / 40.0)
     return rect
@@ -211,6 +212,7 @@ class Fast:
        playfield polygon covers the screen with margin (almost always), it is replaced by a
        fill with the exact pixel gfxdraw would write. Canvas rows 0-99 are skipped: after the
        flip they lie under the opaque indicator box, and gfxdraw never blends across pixels.
+       Quads that pass the original's culling test but cannot touch a visible pixel are skipped.
     2. pygame's smoothscale shrinks x (row by row) then y. The x pass commutes with the
        vertical flip, so the scene rows are shrunk to 96 wide first and flipped there; the
        indicator box is drawn by the env's own code on a separate canvas and shrunk likewise;
