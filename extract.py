@@ -176,7 +176,8 @@ def main():
     progress = Progress(total=totals.sum() * cfg.max_frames, initial=totals[1] * cfg.max_frames)
 
     env = make_env(env_cfg.env_name, render_mode=False, full_episode=True,
-                   lap_complete_percent=env_cfg.lap_complete_percent)
+                   lap_complete_percent=env_cfg.lap_complete_percent, renderer=env_cfg.renderer,
+                   approx_scale=env_cfg.approx_scale)
     with ThreadPoolExecutor(max_workers=1) as saver:  # compress and write while the next episode runs
         saving = None
         for seed, path in todo:

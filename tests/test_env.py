@@ -185,3 +185,21 @@ def test_render_mode_draws_gymnasium_window_each_step():
             "e.close()\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["human", "True", "(64,", "64,", "3)"]
+
+
+def test_renderers_through_make_env():
+    """The default renderer is "fast" and gives the same observations and rewards as Gymnasium's own
+    drawing; "approx" stays close after the processing. (renderer.py's own tests cover raw frames.)"""
+    envs = {name: env.make_env(seed=3, full_episode=True, renderer=name) for name in ("gymnasium", "fast", "approx")}
+    assert env.make_env().renderer.__class__.__name__ == "Fast"
+    first = {name: e.reset() for name, e in envs.items()}
+    rng = np.random.default_rng(0)
+    errors = []
+    for t in range(120):
+        action = np.array([np.sin(t / 15.0), 0.6, 0.0]) + rng.normal(0, 0.1, 3).clip(0, None) * [1, 1, 0]
+        steps = {name: e.step(action) for name, e in envs.items()}
+        np.testing.assert_array_equal(steps["fast"][0], steps["gymnasium"][0])
+        assert steps["fast"][1] == steps["gymnasium"][1]
+        errors.append(np.abs(steps["approx"][0].astype(int) - steps["gymnasium"][0]).mean())
+    np.testing.assert_array_equal(first["fast"], first["gymnasium"])
+    assert np.mean(errors[60:]) < 2.0  # after the zoom-in; measured ~0.3 (README)
