@@ -266,7 +266,7 @@ def master(cfg, model_cfg, env_cfg, resume=False):
     t = state["t"]
     while cfg.max_generations == 0 or t < cfg.max_generations:
         t += 1
-        gen_start = time.monotonic()
+        gen_start, master_cpu = time.monotonic(), time.process_time()
         solutions = es.ask()
         if cfg.antithetic:
             seeds = np.random.randint(np.int32(2**31 - 1), size=population // 2).tolist()
@@ -323,7 +323,8 @@ def master(cfg, model_cfg, env_cfg, resume=False):
         best = f"{state['best_reward_eval']:.2f}" if eval_log else "-"
         print(f"gen {t}  reward mean {h[2]:.2f} max {h[4]:.2f} min {h[3]:.2f} std {h[5]:.2f}  rms_stdev {h[6]:.5f}  "
               f"best eval {best}" + (f" (this eval {reward_eval:.2f})" if t % cfg.eval_steps == 0 else "") +
-              f"  {steps / seconds:.0f} env steps/s  {seconds:.1f} s", flush=True)
+              f"  {steps / seconds:.0f} env steps/s  {seconds:.1f} s (master CPU {time.process_time() - master_cpu:.2f} s)",
+              flush=True)
         for name, value in (("reward_mean", h[2]), ("reward_max", h[4]), ("reward_min", h[3]), ("reward_std", h[5]),
                             ("rms_stdev", h[6]), ("mean_timesteps", h[7])):
             tb.add_scalar(f"charts/{name}", value, t)

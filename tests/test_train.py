@@ -153,3 +153,12 @@ def test_model_rejects_a_bad_params_file(workdir, tmp_path):
     proc = run_script("model.py", "norender", tmp_path / "p.json", cwd=workdir, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().endswith("p.json: 3 parameters, but exp_mode zh needs 867")
     assert "Traceback" not in proc.stderr
+
+
+def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_models):
+    run_script("plot_progress.py", full_run / BASE, "--out", tmp_path / "ours.png")
+    run_script("plot_progress.py", tf_models / "log" / "carracing.cma.16.64", "--days", "--out", tmp_path / "orig.png")
+    for name in ("ours.png", "orig.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = run_script("plot_progress.py", tmp_path / "missing", check=False)
+    assert proc.returncode == 2 and "missing.hist.json: no such file" in proc.stderr
