@@ -17,6 +17,7 @@ Fixes of the original (listed in the README): the `[seed]` argument is used (the
 printed it and ignored it); without one a seed is drawn, used and printed, so any run can be
 repeated. `render` writes a GIF of the episode (and shows the window when there is a display).
 """
+import dataclasses
 import json
 import os
 import random
@@ -83,8 +84,8 @@ class Model:
 
     def make_env(self, seed=-1, render_mode=False, full_episode=False):
         self.render_mode = render_mode
-        self.env = make_env(self.env_name, seed=seed, render_mode=render_mode, full_episode=full_episode,
-                            lap_complete_percent=self.env_cfg.lap_complete_percent)
+        options = {k: v for k, v in dataclasses.asdict(self.env_cfg).items() if k != "env_name"}  # renderer, ...
+        self.env = make_env(self.env_name, seed=seed, render_mode=render_mode, full_episode=full_episode, **options)
 
     def reset(self):
         """Zero LSTM state (start of an episode)."""
