@@ -15,6 +15,8 @@ Kept on purpose (faithful): the weight decay term `-wd * mean(theta**2)` is ADDE
 reward, except in CMAES where it is added to the cost pycma minimizes, i.e. with the wrong
 sign (large weights are rewarded; about 0.005 against rewards near 900). Adam uses beta1 = 0.99.
 """
+import warnings
+
 import numpy as np
 
 
@@ -83,7 +85,9 @@ class CMAES:
         return np.mean(np.abs(self.es.result[6]))
 
     def ask(self):
-        self.solutions = np.array(self.es.ask())
+        with warnings.catch_warnings():  # pycma 4.5's note on its mirrored samples when popsize < 6
+            warnings.filterwarnings("ignore", message=".*special injected samples", category=UserWarning)
+            self.solutions = np.array(self.es.ask())
         return self.solutions
 
     def tell(self, rewards):
