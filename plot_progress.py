@@ -32,23 +32,19 @@ def load_rows(path, required=True):
     return rows
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("base", help="log base: the path of the logs without .hist.json, e.g. log/carracing.cma.16.64")
-    p.add_argument("--days", action="store_true", help="x axis in wall-clock days instead of generations")
-    p.add_argument("--out", help="PNG to write (default: <base>.png)")
-    args = p.parse_args()
-    hist = load_rows(args.base + ".hist.json")
-    evals = load_rows(args.base + ".hist_best.json", required=False)
+def plot(base, out, days=False):
+    """Write the PNG of the logs at `base` to `out`; x axis in generations, or wall-clock days."""
+    hist = load_rows(base + ".hist.json")
+    evals = load_rows(base + ".hist_best.json", required=False)
     if not hist:
-        raise UserError(f"{args.base}.hist.json: no generation logged yet")
+        raise UserError(f"{base}.hist.json: no generation logged yet")
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = (lambda row: row[1] / 86400.0) if args.days else (lambda row: row[0])
+    x = (lambda row: row[1] / 86400.0) if days else (lambda row: row[0])
     gens = [x(r) for r in hist]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, gridspec_kw=dict(height_ratios=(3, 1)))
     top.fill_between(gens, [r[3] for r in hist], [r[4] for r in hist], color="tab:blue", alpha=0.2,
@@ -59,18 +55,28 @@ def main():
                  label=f"evaluation of the mean (best {max(r[5] for r in evals):.2f})")
     top.axhline(900, color="gray", ls=":", lw=1, label="900: solved")
     top.set_ylabel("reward")
-    top.set_title(f"{os.path.basename(args.base)}: {len(hist)} generations, {hist[-1][1] / 86400.0:.2f} days")
+    top.set_title(f"{os.path.basename(base)}: {len(hist)} generations, {hist[-1][1] / 86400.0:.2f} days")
     top.legend(loc="lower right")
     top.grid(alpha=0.3)
     bottom.plot(gens, [r[6] for r in hist], color="tab:green", lw=1)
     bottom.set_ylabel("rms sigma")
-    bottom.set_xlabel("wall-clock days" if args.days else "generation")
+    bottom.set_xlabel("wall-clock days" if days else "generation")
     bottom.grid(alpha=0.3)
     fig.tight_layout()
-    out = args.out or args.base + ".png"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
     atomic.write_bytes(out, buf.getvalue())
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("base", help="log base: the path of the logs without .hist.json, e.g. log/carracing.cma.16.64")
+    p.add_argument("--days", action="store_true", help="x axis in wall-clock days instead of generations")
+    p.add_argument("--out", help="PNG to write (default: <base>.png)")
+    args = p.parse_args()
+    out = args.out or args.base + ".png"
+    plot(args.base, out, args.days)
     print("wrote", out)
 
 
