@@ -115,6 +115,8 @@ def worker(cfg, model_cfg, env_cfg):
     except BaseException as e:  # tell the master, which would otherwise wait for this worker forever
         message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
         mpi.comm.send(f"worker {mpi.rank} stopped: {message}", dest=0, tag=TAG_FAILED)
+        if not isinstance(e, KeyboardInterrupt):
+            time.sleep(60)  # stay until the master's MPI_Abort ends the job: a sender to an exited rank can crash
         raise
 
 

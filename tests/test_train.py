@@ -125,6 +125,7 @@ def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
     assert time.monotonic() - start < 60
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("train.py: error:")]
+    assert len(errors) == 1, proc.stderr
     assert len(errors) == 1 and "worker" in errors[0] and "vae.json: not a weight JSON file" in errors[0]
     assert "Traceback" not in proc.stderr
 
