@@ -207,6 +207,20 @@ class PipelineConfig:
     extract_ranks: int = arg(64, "MPI ranks of the extraction (the original ran 64 extract.py processes)", min=1)
 
 
+@dataclass
+class ReportConfig:
+    """report.py: pictures and summary.json of a finished run (run from its run folder)."""
+
+    report_dir: str = arg("report", "folder the pictures and summary.json are written to")
+    record_dir: str = arg("record", "episodes of extract.py (the reconstruction GIF uses the first one)")
+    log_base: str = arg("log/carracing.cma.16.64", "train.py's log base (<base>.hist.json, <base>.best.json, ...)")
+    vae_tensorboard: str = arg(VAEConfig.log_dir, "vae_train.py's TensorBoard folder")
+    rnn_tensorboard: str = arg(RNNTrainConfig.log_dir, "rnn_train.py's TensorBoard folder")
+    dream_temperatures: str = arg("1.15,0.5", "comma-separated temperatures of the dream GIFs")
+    gif_frames: int = arg(300, "env frames shown in each GIF (every 2nd frame is kept)", min=2)
+    seed: int = arg(0, "seed of the agent's episode and of the dreams", min=0)
+
+
 PRESETS = {
     "paper": {},
     "smoke": {
