@@ -11,7 +11,7 @@ install: .venv/installed
 	touch $@
 
 smoke: install
-	SDL_VIDEODRIVER=dummy PYGAME_HIDE_SUPPORT_PROMPT=1 .venv/bin/mpiexec -n 2 $(PY) extract.py --config smoke --dir_name runs/smoke/record
+	SDL_VIDEODRIVER=dummy PYGAME_HIDE_SUPPORT_PROMPT=1 $(PY) pipeline.py --config smoke
 
 test: install
 	SDL_VIDEODRIVER=dummy PYGAME_HIDE_SUPPORT_PROMPT=1 $(PY) -m pytest -q
