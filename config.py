@@ -125,6 +125,8 @@ class RNNTrainConfig:
     model_save_path: str = arg("tf_rnn", "folder rnn.json (TF format) is written to")
     initial_z_save_path: str = arg("tf_initial_z", "folder initial_z.json is written to")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
+    threads: int = arg(0, "torch CPU threads (0 = torch's default, one per core); 1 is faster when other "
+                          "processes share the cores", min=0)
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
     checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",
                                 min=1)

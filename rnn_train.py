@@ -102,6 +102,8 @@ def load_checkpoint(path, rnn, optimizer, gen, hps):
         raise UserError(f"{path}: no checkpoint to resume from (run without --resume)") from None
     except Exception as e:  # torch.load raises many types for a damaged file
         raise UserError(f"{path}: not a readable checkpoint ({e})") from None
+    if not isinstance(ckpt, dict) or not {"step", "model", "optimizer", "batch_rng", "torch_rng", "hps"} <= ckpt.keys():
+        raise UserError(f"{path}: not an rnn_train.py checkpoint")
     saved = dict(ckpt["hps"], num_steps=hps.num_steps)
     if saved != dataclasses.asdict(hps):
         changed = [k for k in saved if saved[k] != getattr(hps, k)]
@@ -122,6 +124,8 @@ def save_checkpoint(path, step, rnn, optimizer, gen, hps):
 def main(argv=None):
     hps, cfg = parse_args(argv)
     device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     action, mu, logvar = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)

@@ -79,7 +79,7 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path, monkeypatch):
     step = torch.load(checkpoint, weights_only=False)["step"]
     assert 0 < step < 300
 
-    out = run_script("rnn_train.py", *args, "--resume", "1", cwd=tmp_path)
+    out = run_script("rnn_train.py", *args, "--resume", cwd=tmp_path)
     assert f"trained {300 - step} steps" in out.stdout
     assert (tmp_path / "tf_rnn/rnn.json").read_bytes() == (reference / "rnn.json").read_bytes()
 
@@ -93,6 +93,9 @@ def test_resume_errors(tmp_path, monkeypatch):
     rnn_train.main(base)
     with pytest.raises(UserError, match=r"other hyperparameters \(num_mixture\)"):
         rnn_train.main([*base, "--num_mixture", "3", "--resume", "1"])
+    torch.save({"model": {}}, tmp_path / "tf_rnn/rnn_ckpt.pt")
+    with pytest.raises(UserError, match="rnn_ckpt.pt: not an rnn_train.py checkpoint"):
+        rnn_train.main([*base, "--resume", "1"])
     (tmp_path / "tf_rnn/rnn_ckpt.pt").write_bytes(b"garbage")
     with pytest.raises(UserError, match="rnn_ckpt.pt: not a readable checkpoint"):
         rnn_train.main([*base, "--resume", "1"])
