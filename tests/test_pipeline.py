@@ -1,0 +1,82 @@
+"""pipeline.py end to end at a tiny scale: every report file, skip on re-run, resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+TINY = [
+    "--extract.max_trials", "1", "--extract.max_frames", "40",
+    "--vae_train.num_epoch", "4", "--vae_train.batch_size", "20", "--vae_train.checkpoint_every", "1",
+    "--vae_train.log_every", "1",
+    "--rnn_train.max_seq_len", "39", "--rnn_train.batch_size", "2", "--rnn_train.num_steps", "4",
+    "--train.num_worker_trial", "1", "--train.max_generations", "1", "--train.eval_steps", "1",
+    "--train.max_episode_length", "15",
+    "--model.num_episode", "1", "--model.max_episode_length", "15",
+    "--report.gif_frames", "8", "--report.max_frames", "6", "--report.max_episode_length", "15",
+]
+STAGES = ["extract", "vae_train", "series", "rnn_train", "install", "train", "evaluate", "report"]
+REPORT = ["vae_losses.png", "rnn_loss.png", "cma_history.png", "vae_reconstruction.gif", "agent.gif",
+          "dream_t1.15.gif", "dream_t0.5.gif", "summary.json"]
+
+
+def pipeline(run_dir, *extra):
+    return [sys.executable, str(REPO / "pipeline.py"), "--config", "smoke", "--run_dir", str(run_dir), *TINY, *extra]
+
+
+def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path):
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # 1. kill the whole process group as soon as vae_train has written a checkpoint
+    proc = subprocess.Popen(pipeline(run_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    checkpoint = run_dir / "tf_vae" / "vae_ckpt.pt"
+    deadline = time.time() + 240
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists(), "vae_train never wrote its checkpoint"
+    state = json.loads((run_dir / "pipeline.json").read_text())
+    assert set(state["stages"]) == {"extract"}  # killed inside vae_train
+
+    # 2. re-run: extract is skipped, vae_train resumes from its checkpoint, everything else runs
+    second = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "== extract: complete" in second.stdout and "== vae_train: complete" not in second.stdout
+    state = json.loads((run_dir / "pipeline.json").read_text())
+    assert list(state["stages"]) == STAGES
+    for name in REPORT:
+        assert (run_dir / "report" / name).stat().st_size > 0, name
+    for name in REPORT[:3]:
+        assert Image.open(run_dir / "report" / name).format == "PNG"
+    for name in REPORT[3:7]:
+        assert Image.open(run_dir / "report" / name).format == "GIF"
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert summary["stages"]["extract"]["episodes"] == 2 and summary["stages"]["extract"]["frames"] == 80
+    assert summary["stages"]["evaluate"]["episodes"] == 1
+    assert {"loss", "r_loss", "kl_loss"} <= set(summary["stages"]["vae_train"]["final_losses"])
+    assert summary["stages"]["train"]["generations"] == 1
+    assert all("seconds" in summary["stages"][s] for s in ["extract", "vae_train", "train", "evaluate"])
+    # nothing was written into the source tree
+    assert not (REPO / "record").exists() and not (REPO / "runs" / "smoke" / "pipeline.json").exists()
+
+    # 3. re-run again: every stage is skipped
+    third = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=120)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert [f"== {s}: complete" in third.stdout for s in STAGES] == [True] * len(STAGES)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--bogus.x", "1"], "--bogus.x: unknown option"),
+    (["--vae_train.num_epoch"], "--vae_train.num_epoch: needs a value"),
+])
+def test_bad_pipeline_options_are_one_line_errors(tmp_path, extra, message):
+    proc = subprocess.run(pipeline(tmp_path / "run", *extra), capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
