@@ -45,7 +45,7 @@ def encode(vae, obs, batch_size, device):
     """(mu, logvar) as float16 numpy arrays (T, z_size) for uint8 frames (T, 64, 64, 3)."""
     mus, logvars = [], []
     for at in range(0, len(obs), batch_size):
-        x = torch.from_numpy(obs[at:at + batch_size]).to(device).float() / 255.0
+        x = torch.from_numpy(obs[at:at + batch_size]).to(device).float().div_(255.0)
         mu, logvar = vae.encode_tensor(x)
         mus.append(mu.half().cpu().numpy())
         logvars.append(logvar.half().cpu().numpy())

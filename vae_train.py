@@ -174,7 +174,7 @@ def main():
         print(f"resuming at epoch {epoch + 1}, batch {batch}, step {step}")
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.log_dir)
-    writer = SummaryWriter(cfg.log_dir)
+    writer = SummaryWriter(cfg.log_dir, flush_secs=10)  # a killed run keeps its scalars
     preview = np.stack([load_episode(f)["obs"][n // 2] for f, n in list(zip(files, lengths))[:8]])
 
     def checkpoint():
@@ -190,7 +190,7 @@ def main():
         while epoch < cfg.num_epoch:
             sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), step
             for frames in epoch_batches(files, lengths, cfg, epoch, batch, pool):
-                x = torch.from_numpy(frames).to(device).float() / 255.0
+                x = torch.from_numpy(frames).to(device).float().div_(255.0)  # the original: obs / 255.0
                 y, mu, logvar = vae(x, generator=noise)
                 loss, r_loss, kl_loss = vae.loss(x, y, mu, logvar)
                 optimizer.zero_grad(set_to_none=True)

@@ -1,6 +1,7 @@
 """vae_train.py and series.py throughput against bare tensor loops, and vae_train.py's peak RSS.
 
     python bench/vae.py [--episodes 200] [--frames 1000] [--seconds 120] [--series_episodes 40]
+    python bench/vae.py --shuffle_record runs/smoke/record    # only the shuffle measurement
 
 Writes a synthetic dataset (smooth random colour fields rolled by one pixel per frame, so the
 npz files compress and decompress like real frames do, roughly) to a temporary folder, then:
@@ -11,6 +12,13 @@ npz files compress and decompress like real frames do, roughly) to a temporary f
 2. runs series.py on the first --series_episodes episodes and reads its frames/s (progress
    bar, loading included), against encode_tensor on 1000 frames already in memory, before and after (mean).
 The machine is usually shared: read the ratios, not the absolute numbers.
+
+With --shuffle_record DIR (real episodes), it instead measures how far vae_train.py's windowed
+shuffle is from a full shuffle: the variance, across batches, of the batch mean of 19 frame
+features (channel means and 16 random projections), for windows of 2, 4, 8 episodes against a
+window of all episodes, next to the prediction 1 + rho * (B / W * (N - W) / (N - 1) - 1 / W),
+where rho is the share of a feature's variance that lies between episodes. The same formula
+then gives the inflation at paper scale (N = 10,000, W = shuffle_files = 100, B = 100).
 """
 import argparse
 import os
@@ -27,8 +35,11 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np
 import torch
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import vae_train
 from vae.vae import ConvVAE
 
 
@@ -100,13 +111,46 @@ def run_series(folder, episodes):
     return float(re.findall(r"frames_per_s=(\d+)", proc.stderr)[-1])
 
 
+def shuffle_variance(record, epochs=40, batch_size=100):
+    files = vae_train.list_episodes(record, 10000)
+    lengths = [vae_train.episode_length(f) for f in files]
+    projection = np.random.default_rng(0).normal(size=(64 * 64 * 3, 16)).astype(np.float32) / 64 / np.sqrt(3)
+
+    def features(obs):
+        x = obs.astype(np.float32) / 255.0
+        return np.concatenate([x.mean(axis=(1, 2)), x.reshape(len(x), -1) @ projection], axis=1)
+
+    per_episode = [features(vae_train.load_episode(f)["obs"]) for f in files]
+    rho = np.stack([f.mean(0) for f in per_episode]).var(0) / np.concatenate(per_episode).var(0)
+    n, variance = len(files), {}
+    with ThreadPoolExecutor(1) as pool:
+        for w in sorted({2, 4, 8, n}):
+            cfg = SimpleNamespace(batch_size=batch_size, shuffle_files=w, seed=1)
+            means = [features(b).mean(0) for e in range(epochs)
+                     for b in vae_train.epoch_batches(files, lengths, cfg, e, 0, pool)]
+            variance[w] = np.var(means, axis=0)
+
+    def predicted(w, n):
+        return (1 + rho * (batch_size / w * (n - w) / (n - 1) - 1 / w)).mean()
+
+    print(f"{n} episodes of {record}; between-episode share of feature variance rho = {rho.mean():.3f} (mean)")
+    for w in sorted(variance)[:-1]:
+        print(f"window {w} episodes: batch-mean variance / full shuffle = {(variance[w] / variance[n]).mean():.2f} "
+              f"(predicted {predicted(w, n):.2f})")
+    for w in (100, 400):
+        print(f"paper scale, shuffle_files {w}: predicted {predicted(w, 10000):.3f}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--seconds", type=int, default=120, help="how long vae_train.py runs before it is killed")
     p.add_argument("--series_episodes", type=int, default=40)
+    p.add_argument("--shuffle_record", help="only measure the windowed shuffle on this folder of real episodes")
     args = p.parse_args()
+    if args.shuffle_record:
+        return shuffle_variance(args.shuffle_record)
     with tempfile.TemporaryDirectory() as tmp:
         began = time.time()
         write_dataset(os.path.join(tmp, "record"), args.episodes, args.frames)
