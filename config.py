@@ -229,7 +229,7 @@ PRESETS = {
         ExtractConfig: dict(max_trials=8, max_frames=200),
         VAEConfig: dict(num_epoch=3, log_every=10, save_every=50, checkpoint_every=20),
         RNNConfig: dict(num_steps=100, max_seq_len=199, batch_size=16),
-        RNNTrainConfig: dict(checkpoint_every=25),
+        RNNTrainConfig: dict(checkpoint_every=25, threads=1),
         ModelConfig: dict(max_episode_length=200),
         EvalConfig: dict(num_episode=4),
         TrainConfig: dict(num_episode=1, eval_steps=2, num_worker=2, num_worker_trial=2, max_generations=4),
