@@ -51,6 +51,7 @@ class ExtractConfig:
     max_frames: int = arg(1000, "frames per episode (episodes always run full length)", min=1)
     dir_name: str = arg("record", "folder the episodes are written to, one <int>.npz each")
     seed: int = arg(0, "base seed: episode i's file name and content depend only on (seed, i)", min=0)
+    envs_per_worker: int = arg(1, "envs each process steps in lockstep; the files are identical for every value", min=1)
 
 
 @dataclass
@@ -144,6 +145,10 @@ class ModelConfig:
     exp_mode: str = arg("zh", "controller input: zh = [z, h] (the original), z, zc, zch, z_hidden (z -> 40 tanh -> 3)",
                         choices=("zh", "z", "zc", "zch", "z_hidden"))
     max_episode_length: int = arg(1000, "step cap of one episode in simulate", min=1)
+    envs_per_worker: int = arg(1, "envs a process steps in lockstep (train.py workers, model.py norender); 1 = the "
+                                  "original's one env. K > 1 batches V, M and C over K envs (~2x more env steps per "
+                                  "core); each episode then draws its z noise from its own stream (seed, episode), not "
+                                  "the global np.random, so results differ from K = 1 but not between K > 1", min=1)
 
 
 @dataclass

@@ -22,6 +22,9 @@ is a bijection (A is invertible mod the prime P), so no two episodes share a fil
 2 ranks x k episodes write exactly the files of 1 rank x 2k episodes. The seed names the
 file and seeds both the track and the policy, so a file's content depends on its name only.
 
+With --envs_per_worker K, a process steps K episodes in lockstep (K envs); the files are the
+same for every K.
+
 Re-running resumes: complete files (right length) are skipped, the rest are recorded again.
 """
 import os
@@ -143,22 +146,29 @@ class Progress:
         return got
 
 
-def record(env, seed, max_frames, progress):
-    """One episode of the random policy on the track of `seed`: (obs, action) arrays of T frames."""
-    act = random_controller(np.random.RandomState(seed))
-    env.seed(seed)
-    obs = env.reset()
-    recording_obs = np.empty((max_frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
-    recording_action = np.empty((max_frames, 3), np.float16)
+def record(envs, seeds, max_frames, progress):
+    """Episodes of the random policy on the tracks of `seeds`, one per env, stepped in lockstep:
+    [(obs, action) arrays of max_frames frames]. Each episode depends on its seed only."""
+    acts = [random_controller(np.random.RandomState(seed)) for seed in seeds]
+    obs = []
+    for env, seed in zip(envs, seeds):
+        env.seed(seed)
+        obs.append(env.reset())
+    recording_obs = np.empty((len(seeds), max_frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+    recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
     for frame in range(max_frames):
-        recording_obs[frame] = obs
-        action = act()
-        recording_action[frame] = action
-        obs, reward, done, info = env.step(action)
-        progress.add(1)
-        if done:  # never with full_episode=True
-            break
-    return recording_obs[:frame + 1], recording_action[:frame + 1]
+        for k, (env, act) in enumerate(zip(envs, acts)):
+            recording_obs[k, frame] = obs[k]
+            action = act()
+            recording_action[k, frame] = action
+            obs[k], reward, done, info = env.step(action)  # done is always False with full_episode=True
+        progress.add(len(seeds))
+    return list(zip(recording_obs, recording_action))
+
+
+def _save_all(paths, episodes):
+    for path, (obs, action) in zip(paths, episodes):
+        atomic.save_npz(path, obs=obs, action=action)
 
 
 def main():
@@ -175,19 +185,21 @@ def main():
     mpi.wait(mpi.comm.Iallreduce(counts, totals))
     progress = Progress(total=totals.sum() * cfg.max_frames, initial=totals[1] * cfg.max_frames)
 
-    env = make_env(env_cfg.env_name, render_mode=False, full_episode=True,
-                   lap_complete_percent=env_cfg.lap_complete_percent, renderer=env_cfg.renderer,
-                   approx_scale=env_cfg.approx_scale)
-    with ThreadPoolExecutor(max_workers=1) as saver:  # compress and write while the next episode runs
+    envs = [make_env(env_cfg.env_name, render_mode=False, full_episode=True,
+                     lap_complete_percent=env_cfg.lap_complete_percent, renderer=env_cfg.renderer,
+                     approx_scale=env_cfg.approx_scale) for _ in range(min(cfg.envs_per_worker, max(len(todo), 1)))]
+    with ThreadPoolExecutor(max_workers=1) as saver:  # compress and write while the next episodes run
         saving = None
-        for seed, path in todo:
-            obs, action = record(env, seed, cfg.max_frames, progress)
+        for start in range(0, len(todo), len(envs)):
+            batch = todo[start:start + len(envs)]
+            episodes = record(envs, [seed for seed, _ in batch], cfg.max_frames, progress)
             if saving is not None:
                 saving.result()
-            saving = saver.submit(atomic.save_npz, path, obs=obs, action=action)
+            saving = saver.submit(_save_all, [path for _, path in batch], episodes)
         if saving is not None:
             saving.result()
-    env.close()
+    for env in envs:
+        env.close()
     progress.close()
     if mpi.rank == 0:
         print(f"{totals[0]} episodes recorded, {totals[1]} already complete, in {cfg.dir_name}/")

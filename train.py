@@ -12,6 +12,8 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
   int(mean_t * 10000)], fitness = mean return over `num_episode` episodes run by one
   `simulate(..., seed)` call, mean_t = mean last step index;
 - with `antithetic`, solutions i and i + popsize/2 get the same seed (same tracks);
+- with `--envs_per_worker K` > 1 a worker runs all num_worker_trial x num_episode episodes of a
+  packet through K lockstep envs (model.simulate_batch: same tracks, z noise per episode);
 - every `eval_steps` generations the optimizer's current_param (CMA: the mean) is evaluated on
   seeds 0..popsize-1 (1024 episodes at paper scale) and `best.json` keeps the best evaluation.
 Seeds come from the global np.random, seeded with `seed_start` once after the optimizer is
@@ -93,24 +95,33 @@ def decode_result_packet(packet, num_worker_trial):
 
 def worker(cfg, model_cfg, env_cfg):
     """Rank >= 1: build the agent once, then evaluate packets until a stop packet arrives."""
-    from model import make_model, simulate
+    from model import make_model, simulate, simulate_batch
 
     try:
         model = make_model(cfg=model_cfg, env_cfg=env_cfg)
-        model.make_env()
+        if model_cfg.envs_per_worker == 1:
+            model.make_env()
         packet = np.empty((5 + model.param_count) * cfg.num_worker_trial, dtype=np.int32)
         while True:
             mpi.wait(mpi.comm.Irecv(packet, source=0, tag=TAG_WORK))
             if packet[0] == 0:  # the master's stop
                 return
-            results = []
-            for worker_id, job, seed, train_mode, max_len, params in decode_solution_packet(packet, cfg.num_worker_trial):
+            jobs = decode_solution_packet(packet, cfg.num_worker_trial)
+            for worker_id, *_ in jobs:
                 if worker_id != mpi.rank:
                     raise RuntimeError(f"packet for worker {worker_id} arrived at rank {mpi.rank}")
-                model.set_model_params(params)
-                rewards, t_list = simulate(model, train_mode=train_mode == 1, render_mode=False,
-                                           num_episode=cfg.num_episode, seed=seed, max_len=max_len)
-                results.append((worker_id, job, np.mean(rewards), np.mean(t_list)))
+            if model_cfg.envs_per_worker == 1:  # the original: one simulate call per solution
+                episodes = []
+                for _, _, seed, train_mode, max_len, params in jobs:
+                    model.set_model_params(params)
+                    episodes.append(simulate(model, train_mode=train_mode == 1, render_mode=False,
+                                             num_episode=cfg.num_episode, seed=seed, max_len=max_len))
+            else:  # every episode of the packet through K lockstep envs (model.simulate_batch)
+                _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
+                episodes = simulate_batch(model, [j[5] for j in jobs], [j[2] for j in jobs], num_episode=cfg.num_episode,
+                                          num_envs=model_cfg.envs_per_worker, train_mode=train_mode == 1, max_len=max_len)
+            results = [(worker_id, job, np.mean(rewards), np.mean(t_list))
+                       for (worker_id, job, *_), (rewards, t_list) in zip(jobs, episodes)]
             mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0, tag=TAG_WORK))
     except BaseException as e:  # tell the master, which would otherwise wait for this worker forever
         message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
