@@ -17,13 +17,34 @@ SCALE = 10000.0
 
 
 def quantize(arrays):
-    """The original's `np.round(p * 10000).astype(int).tolist()` for each array."""
-    return [np.round(np.asarray(a, dtype=np.float64) * SCALE).astype(np.int64).tolist() for a in arrays]
+    """The original's `np.round(p * 10000).astype(int)` per array, computed in the array's own
+    float precision as TF did on its float32 variables (float64 rounding gives other integers
+    for about 17 in a million float32 weights). Returns int64 arrays."""
+    out = []
+    for a in arrays:
+        a = np.asarray(a)
+        if not np.issubdtype(a.dtype, np.floating):
+            a = a.astype(np.float64)
+        out.append(np.round(a * a.dtype.type(SCALE)).astype(np.int64))
+    return out
+
+
+def dumps(ints):
+    """What `json.dumps([a.tolist() for a in ints], sort_keys=True, indent=0, separators=(',', ': '))`
+    returns, written directly: several times faster and without the nested Python lists."""
+    def nested(a):
+        if len(a) == 0:
+            return "[]"
+        if a.ndim == 1:
+            return "[\n" + ",\n".join(map(str, a.tolist())) + "\n]"
+        return "[\n" + ",\n".join(nested(x) for x in a) + "\n]"
+
+    return "[\n" + ",\n".join(nested(a) for a in ints) + "\n]" if ints else "[]"
 
 
 def save(path, arrays):
     """Write `arrays` (TF layouts, creation order) to `path` in the original's exact bytes."""
-    atomic.save_json(path, quantize(arrays), sort_keys=True, indent=0, separators=(",", ": "))
+    atomic.write_bytes(path, dumps(quantize(arrays)).encode())
 
 
 def load(path, shapes):

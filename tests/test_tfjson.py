@@ -85,3 +85,16 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     atomic.save_json(tmp_path / "x.json", [1])
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_dumps_equals_json_dumps_and_quantizes_float32_in_float32():
+    rng = np.random.default_rng(1)
+    arrays = [rng.normal(0, 0.5, s).astype(np.float32) for s in [(3, 2, 2), (0,), (4,), (2, 0)]]
+    # the original: np.round(p * 10000) on float32 variables, dumped with its json options
+    expected = json.dumps([np.round(a * np.float32(10000)).astype(int).tolist() for a in arrays],
+                          sort_keys=True, indent=0, separators=(",", ": "))
+    assert tfjson.dumps(tfjson.quantize(arrays)) == expected
+    assert tfjson.dumps([]) == json.dumps([], indent=0)
+    # a float32 weight whose float64 rounding differs (x.5 boundary): the float32 rule wins
+    w = np.float32(0.00012345)
+    assert tfjson.quantize([np.array([w])])[0][0] == np.round(w * np.float32(10000))

@@ -157,7 +157,7 @@ class ConvVAE(nn.Module):
         """(params, shapes, names) as the original: params are round(weight * 10000) as nested
         int lists, rounded in float32 as the original did on its float32 variables."""
         arrays = self.tf_arrays()
-        params = [np.round(a * np.float32(tfjson.SCALE)).astype(np.int64).tolist() for a in arrays]
+        params = [q.tolist() for q in tfjson.quantize(arrays)]
         return params, [a.shape for a in arrays], [tf_name for tf_name, _, _ in TF_TABLE]
 
     def get_random_model_params(self, stdev=0.5):
@@ -177,5 +177,4 @@ class ConvVAE(nn.Module):
 
     def save_json(self, jsonfile="vae.json"):
         """Write vae.json byte-identical to the original's writer (atomically)."""
-        params, _, _ = self.get_model_params()
-        tfjson.save(jsonfile, [np.asarray(p, dtype=np.float64) / tfjson.SCALE for p in params])
+        tfjson.save(jsonfile, self.tf_arrays())
