@@ -251,6 +251,21 @@ def preset(cls, name="paper", **overrides):
     return _checked(dataclasses.replace(cls(), **{**PRESETS[name].get(cls, {}), **overrides}))
 
 
+def torch_device(name):
+    """The torch device a `device` field names: auto = CUDA when present, else the CPU."""
+    import torch  # here, so that config (and extract.py) stays free of torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
 def _checked(cfg):
     for f in dataclasses.fields(cfg):
         value, meta = getattr(cfg, f.name), f.metadata

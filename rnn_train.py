@@ -36,18 +36,6 @@ def parse_args(argv=None):
     return config.parse(config.RNNConfig, config.RNNTrainConfig, description=__doc__, argv=argv)
 
 
-def pick_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: not a torch device (try auto, cpu or cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
 def load_series(path, hps):
     """(action, mu, logvar) of series.npz, checked against hps; a one-line UserError otherwise."""
     try:
@@ -123,7 +111,7 @@ def save_checkpoint(path, step, rnn, optimizer, gen, hps):
 
 def main(argv=None):
     hps, cfg = parse_args(argv)
-    device = pick_device(cfg.device)
+    device = config.torch_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     action, mu, logvar = load_series(cfg.series_path, hps)

@@ -24,8 +24,8 @@ import atomic
 import cli
 import config
 from cli import UserError
+from episodes import list_episodes, load_episode
 from vae.vae import ConvVAE
-from vae_train import list_episodes, load_episode, pick_device
 
 
 def read_episode(path):
@@ -54,7 +54,7 @@ def encode(vae, obs, batch_size, device):
 
 def main():
     cfg = config.parse(config.SeriesConfig, description=__doc__)
-    device = pick_device(cfg.device)
+    device = config.torch_device(cfg.device)
     files = list_episodes(cfg.data_dir, cfg.max_files)
     out_path = os.path.join(cfg.series_dir, "series.npz")
     atomic.check_writable(cfg.series_dir)

@@ -19,7 +19,6 @@ import dataclasses
 import io
 import os
 import time
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -32,55 +31,8 @@ import atomic
 import cli
 import config
 from cli import UserError
+from episodes import FRAME_SHAPE, episode_length, list_episodes, load_episode
 from vae.vae import ConvVAE
-
-FRAME_SHAPE = (64, 64, 3)
-
-
-def list_episodes(data_dir, max_files):
-    """The first `max_files` episode files of `data_dir`, sorted by name as the original."""
-    if not os.path.isdir(data_dir):
-        raise UserError(f"{data_dir}: no such folder (record episodes with extract.py first)")
-    names = sorted(n for n in os.listdir(data_dir) if n.endswith(".npz"))[:max_files]
-    if not names:
-        raise UserError(f"{data_dir}: no episode .npz files in this folder")
-    return [os.path.join(data_dir, n) for n in names]
-
-
-def episode_length(path):
-    """Frames in episode `path`, read from the npz header only (no decompression); checks the
-    file is an episode: an `obs` array of uint8 frames (T, 64, 64, 3)."""
-    try:
-        with zipfile.ZipFile(path) as z, z.open("obs.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(f)
-    except KeyError:
-        raise UserError(f"{path}: no 'obs' array (not an episode file)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: corrupt or not an episode file ({e})") from None
-    _check_obs(path, shape, dtype)
-    return shape[0]
-
-
-def _check_obs(path, shape, dtype):
-    if len(shape) != 4 or tuple(shape[1:]) != FRAME_SHAPE or shape[0] < 1 or dtype != np.uint8:
-        raise UserError(f"{path}: obs is {dtype} {tuple(shape)}, expected uint8 (T, 64, 64, 3)")
-
-
-def load_episode(path, keys=("obs",)):
-    """The arrays `keys` of episode `path` (obs checked as in `episode_length`)."""
-    try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in keys}
-    except KeyError as e:
-        raise UserError(f"{path}: no {e} array (not an episode file)") from None
-    except Exception as e:  # zlib, zipfile, pickle and format errors of a damaged file
-        raise UserError(f"{path}: corrupt or not an episode file ({type(e).__name__}: {e})") from None
-    if "obs" in arrays:
-        _check_obs(path, arrays["obs"].shape, arrays["obs"].dtype)
-    return arrays
-
 
 def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
     """Yield the epoch's uint8 batches (batch_size, 64, 64, 3) from batch `start_batch` on.
@@ -123,18 +75,6 @@ def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
         del frames, perm
 
 
-def pick_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name}: not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
 def save_grid(path, real, recon):
     """PNG of real frames (top row) above their reconstructions (bottom row), scaled x2."""
     rows = [np.concatenate(list(r), axis=1) for r in (real, recon)]
@@ -148,7 +88,7 @@ def save_grid(path, real, recon):
 
 def main():
     cfg = config.parse(config.VAEConfig, description=__doc__)
-    device = pick_device(cfg.device)
+    device = config.torch_device(cfg.device)
 
     # Data: episode files, their lengths (headers only) and the epoch size.
     files = list_episodes(cfg.data_dir, cfg.max_files)

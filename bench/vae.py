@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+import episodes
 import vae_train
 from vae.vae import ConvVAE
 
@@ -112,15 +113,15 @@ def run_series(folder, episodes):
 
 
 def shuffle_variance(record, epochs=40, batch_size=100):
-    files = vae_train.list_episodes(record, 10000)
-    lengths = [vae_train.episode_length(f) for f in files]
+    files = episodes.list_episodes(record, 10000)
+    lengths = [episodes.episode_length(f) for f in files]
     projection = np.random.default_rng(0).normal(size=(64 * 64 * 3, 16)).astype(np.float32) / 64 / np.sqrt(3)
 
     def features(obs):
         x = obs.astype(np.float32) / 255.0
         return np.concatenate([x.mean(axis=(1, 2)), x.reshape(len(x), -1) @ projection], axis=1)
 
-    per_episode = [features(vae_train.load_episode(f)["obs"]) for f in files]
+    per_episode = [features(episodes.load_episode(f)["obs"]) for f in files]
     rho = np.stack([f.mean(0) for f in per_episode]).var(0) / np.concatenate(per_episode).var(0)
     n, variance = len(files), {}
     with ThreadPoolExecutor(1) as pool:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import episodes
 import vae_train
 from cli import UserError
 from conftest import REPO, run_script
@@ -33,8 +34,8 @@ def write_episodes(folder, lengths, seed=0):
 
 
 def stream(folder, cfg, epoch, start_batch=0):
-    files = vae_train.list_episodes(folder, 10000)
-    lengths = [vae_train.episode_length(f) for f in files]
+    files = episodes.list_episodes(folder, 10000)
+    lengths = [episodes.episode_length(f) for f in files]
     with ThreadPoolExecutor(1) as pool:
         return [b[:, 0, 0, :2].copy() for b in vae_train.epoch_batches(files, lengths, cfg, epoch, start_batch, pool)]
 
@@ -63,24 +64,24 @@ def test_a_window_of_all_files_is_a_full_shuffle(tmp_path):
 
 def test_bad_data_gets_one_line_naming_the_file(tmp_path):
     with pytest.raises(UserError, match="no such folder"):
-        vae_train.list_episodes(tmp_path / "missing", 10)
+        episodes.list_episodes(tmp_path / "missing", 10)
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no episode .npz files"):
-        vae_train.list_episodes(tmp_path / "empty", 10)
+        episodes.list_episodes(tmp_path / "empty", 10)
     (tmp_path / "junk.npz").write_bytes(b"not a zip file at all")
     with pytest.raises(UserError, match="junk.npz: corrupt"):
-        vae_train.episode_length(tmp_path / "junk.npz")
+        episodes.episode_length(tmp_path / "junk.npz")
     np.savez_compressed(tmp_path / "small.npz", obs=np.zeros((5, 32, 32, 3), np.uint8))
     with pytest.raises(UserError, match=r"small.npz: obs is uint8 \(5, 32, 32, 3\)"):
-        vae_train.episode_length(tmp_path / "small.npz")
+        episodes.episode_length(tmp_path / "small.npz")
     np.savez_compressed(tmp_path / "noobs.npz", action=np.zeros((5, 3)))
     with pytest.raises(UserError, match="noobs.npz: no 'obs' array"):
-        vae_train.episode_length(tmp_path / "noobs.npz")
+        episodes.episode_length(tmp_path / "noobs.npz")
     write_episodes(tmp_path / "rec", [20])
     data = (tmp_path / "rec" / "0.npz").read_bytes()
     (tmp_path / "rec" / "0.npz").write_bytes(data[:len(data) // 2] + bytes(200) + data[len(data) // 2 + 200:])
     with pytest.raises(UserError, match="0.npz: corrupt"):
-        vae_train.load_episode(tmp_path / "rec" / "0.npz")
+        episodes.load_episode(tmp_path / "rec" / "0.npz")
 
 
 def test_script_reports_a_missing_folder_in_one_line(tmp_path):
