@@ -232,7 +232,7 @@ PRESETS = {
     "paper": {},
     "smoke": {
         ExtractConfig: dict(max_trials=8, max_frames=200),
-        VAEConfig: dict(num_epoch=3, log_every=10, save_every=50, checkpoint_every=20),
+        VAEConfig: dict(num_epoch=10, log_every=10, save_every=100, checkpoint_every=20),
         RNNConfig: dict(num_steps=100, max_seq_len=199, batch_size=16),
         RNNTrainConfig: dict(checkpoint_every=25, threads=1),
         ModelConfig: dict(max_episode_length=200),
