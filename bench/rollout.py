@@ -1,16 +1,28 @@
-"""Benchmark the agent's rollouts and train.py's parallelism.
+"""Benchmark the agent's rollouts: renderers, batched evaluation, and a projected CMA-ES generation.
 
-    .venv/bin/python bench/rollout.py [--steps 1000] [--episodes 2]
+    .venv/bin/python bench/rollout.py [--steps 300] [--episodes 8] [--envs 8]
 
-1. Env steps/s of `model.simulate` with the full agent (VAE encode + controller + LSTM step
-   per env step) against a bare Gymnasium CarRacing-v3 loop, in the same process, on the
-   same number of steps. Goal: agent / bare >= 0.85 (the agent's work is small next to
-   Gymnasium's rendering). Also against env.py alone, which isolates the agent's own cost
-   (env.py's renderer may be faster than Gymnasium's). V is a freshly initialised ConvVAE (the original's vae.json is not
-   public); M and C are the original's rnn.json and best.json when ../shared/tf_models exists.
-2. One train.py generation with 2 workers (population 4, 1 episode of --steps each) under mpiexec: its
-   wall time against the CPU time of the same 4 episodes run one after another here. With 2
-   workers that each have a core and a master that sleeps while it waits, the ratio is ~0.5.
+1. Renderers: CPU seconds (time.process_time) of the state-pixel call and of the whole env.step
+   for each renderer against Gymnasium's own, the envs stepped interleaved with the same seed
+   and actions. Goals: fast >= 3x, approx >= 8x (renderer call).
+2. The full agent (V encode + controller + LSTM per env step), env steps per CPU second of
+   - the one-env path with Gymnasium's renderer (`simulate`, K = 1: the baseline),
+   - the one-env path with the fast renderer,
+   - the batched path (`simulate_batch`) with the fast renderer and K = --envs,
+   - the same with the approx renderer (not pixel-exact).
+   Goal: batched fast / one-env Gymnasium >= 3.5x. All runs drive --episodes episodes of the
+   same controllers on the same tracks, capped at --steps.
+3. Where the batched path's CPU time goes (an instrumented second run): env physics, fast
+   render, _process_frame, VAE encode, LSTM step, controller, the rest (Python overhead).
+4. One CMA-ES generation at the paper's population (64 solutions x 16 episodes, 1000 steps each:
+   1,024,000 env steps; an evaluation generation adds 1024 episodes) projected from the CPU
+   rates of 2 for this machine's cores and for 16 and 64 cores (one core per worker process,
+   master and imbalance ignored), and a real train.py generation with 2 workers and K = --envs
+   against its projection.
+
+V is a freshly initialised ConvVAE (the original's vae.json is not public); M and C are the
+original's rnn.json and best.json when ../shared/tf_models exists. CPU time is the measure
+that survives a machine shared with other work; wall rates are printed beside it.
 """
 import argparse
 import os
@@ -26,116 +38,207 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
-import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from config import ModelConfig  # noqa: E402
+import env as env_module  # noqa: E402
+from config import EnvConfig, ModelConfig  # noqa: E402
 from env import make_env  # noqa: E402
-from model import Model, simulate  # noqa: E402
+from model import Model, simulate, simulate_batch  # noqa: E402
 from rnn.rnn import MDNRNN, hps_sample  # noqa: E402
 from vae.vae import ConvVAE  # noqa: E402
 
 TF_MODELS = REPO.parent / "shared" / "tf_models"
+PAPER_STEPS = 64 * 16 * 1000
 
 
-def bare_loop(steps, episodes):
-    env = gym.make("CarRacing-v3")
-    action = np.array([0.0, 0.3, 0.0], dtype=np.float32)
-    start, cpu = time.perf_counter(), time.process_time()
-    for episode in range(episodes):
-        env.reset(seed=episode)
-        for _ in range(steps):
-            env.step(action)
-    n = episodes * steps
-    return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+class Clock:
+    """Accumulated CPU seconds of wrapped calls, by name."""
+
+    def __init__(self):
+        self.cpu = {}
+
+    def wrap(self, name, fn):
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - start
+        return timed
 
 
-def env_loop(steps, episodes):
-    """Our env.py (the original's API, frame processing and the renderer env.py uses), no agent."""
-    env = make_env()
-    action = np.array([0.0, 0.3, 0.0])
-    start, cpu = time.perf_counter(), time.process_time()
-    for episode in range(episodes):
-        env.seed(episode)
-        env.reset()
-        for _ in range(steps):
-            env.step(action)
-    n = episodes * steps
-    return n / (time.perf_counter() - start), n / (time.process_time() - cpu)
+def renderers(steps, seeds=2):
+    """{renderer: (CPU s per renderer call, CPU s per env.step)} over the same seeds and actions."""
+    names = ("gymnasium", "fast", "approx")
+    clock = Clock()
+    envs = {}
+    for n in names:
+        e = make_env(renderer=n)
+        e.renderer.state_pixels = clock.wrap(n, e.renderer.state_pixels)
+        envs[n] = e
+    step_cpu, render = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
+    count = 0
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        for e in envs.values():
+            e.seed(seed)
+            e.reset()
+        before = dict(clock.cpu)  # the resets' renders are not steps
+        for t in range(steps):
+            a = np.array([np.sin(t / 40.0 + rng.uniform(0, 0.1)), 1.0 if t % 60 < 45 else 0.0, 0.0])
+            for n, e in envs.items():
+                start = time.process_time()
+                e.step(a)
+                step_cpu[n] += time.process_time() - start
+            count += 1
+        for n in names:
+            render[n] += clock.cpu[n] - before[n]
+    return {n: (render[n] / count, step_cpu[n] / count) for n in names}
 
 
-def agent_loop(model, steps, episodes):
-    model.cfg.max_episode_length = steps
-    start, cpu = time.perf_counter(), time.process_time()
-    _, t_list = simulate(model, train_mode=False, render_mode=False, num_episode=episodes, seed=0)
-    n = sum(t + 1 for t in t_list)
-    return n / (time.perf_counter() - start), n / (time.process_time() - cpu), t_list
-
-
-def make_agent(folder):
-    """A full agent; returns (model, description of its weights)."""
+def make_agent(folder, renderer):
     vae_path, rnn_path = os.path.join(folder, "vae.json"), os.path.join(folder, "rnn.json")
-    ConvVAE().save_json(vae_path)
+    if not os.path.exists(vae_path):
+        ConvVAE().save_json(vae_path)
     if (TF_MODELS / "rnn" / "rnn.json").exists():
-        rnn_path, what = str(TF_MODELS / "rnn" / "rnn.json"), "original rnn.json + best.json, random V"
-    else:
+        rnn_path = str(TF_MODELS / "rnn" / "rnn.json")
+    elif not os.path.exists(rnn_path):
         MDNRNN(hps_sample).save_json(rnn_path)
-        what = "random V, M and C"
-    model = Model(cfg=ModelConfig(vae_path=vae_path, rnn_path=rnn_path))
+    model = Model(cfg=ModelConfig(vae_path=vae_path, rnn_path=rnn_path), env_cfg=EnvConfig(renderer=renderer))
     best = TF_MODELS / "log" / "carracing.cma.16.64.best.json"
     if best.exists():
         model.load_model(str(best))
-    else:
-        model.set_model_params(np.random.default_rng(0).normal(size=model.param_count) * 0.1)
-    model.make_env()
+    what = "original rnn.json + best.json, random V" if best.exists() else "random V, M and C"
     return model, what
 
 
-def train_generation(folder, rnn_path, steps):
-    """(wall seconds of generation 1 as train.py prints it, CPU seconds of the same episodes run serially)."""
+def solutions(model, n):
+    """n controllers near the loaded one (as a CMA-ES population would be)."""
+    rng = np.random.default_rng(0)
+    return [model.model_params + rng.normal(size=model.param_count) * 0.1 for _ in range(n)]
+
+
+def one_env(model, sols, steps):
+    """(steps, CPU s, wall s) of simulate, one solution after another, one episode each."""
+    model.make_env()
+    n, cpu, wall = 0, time.process_time(), time.perf_counter()
+    for i, sol in enumerate(sols):
+        model.set_model_params(sol)
+        _, t_list = simulate(model, train_mode=True, render_mode=False, num_episode=1, seed=i, max_len=steps)
+        n += sum(t + 1 for t in t_list)
+    return n, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def batched(model, sols, steps, k):
+    n, cpu, wall = 0, time.process_time(), time.perf_counter()
+    results = simulate_batch(model, sols, list(range(len(sols))), num_episode=1, num_envs=k, train_mode=True,
+                             max_len=steps)
+    n = sum(t + 1 for _, t_list in results for t in t_list)
+    return n, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def profile(model, sols, steps, k):
+    """CPU seconds of each part of the batched path (instrumented: the wrappers add ~1 us a call)."""
+    clock = Clock()
+    model.make_envs(k)
+    originals = []
+    for e in model.envs[:k]:
+        originals.append((e, e.step, e.renderer.state_pixels))
+        e.step = clock.wrap("env.step", e.step)
+        e.renderer.state_pixels = clock.wrap("render", e.renderer.state_pixels)
+    process_frame = env_module._process_frame
+    env_module._process_frame = clock.wrap("_process_frame", process_frame)
+    model.encode_frames = clock.wrap("VAE encode", model.encode_frames)
+    model.rnn.step = clock.wrap("LSTM", model.rnn.step)
+    model.act_batch = clock.wrap("act_batch", model.act_batch)
+    try:
+        n, cpu, _ = batched(model, sols, steps, k)
+    finally:
+        env_module._process_frame = process_frame
+        del model.encode_frames, model.act_batch
+        del model.rnn.step
+        for e, step, render in originals:
+            e.step, e.renderer.state_pixels = step, render
+    c = clock.cpu
+    parts = {"env physics (Box2D + CarRacing.step)": c["env.step"] - c["render"] - c["_process_frame"],
+             "render (fast)": c["render"], "_process_frame (crop, bytescale, Pillow resize)": c["_process_frame"],
+             "VAE encode": c["VAE encode"], "LSTM step": c["LSTM"], "controller": c["act_batch"] - c["LSTM"]}
+    parts["rest (Python, batching, resets, z noise)"] = cpu - sum(parts.values())
+    return n, cpu, parts
+
+
+def train_generation(folder, rnn_path, steps, k):
+    """Wall seconds of one train.py generation: 2 workers x 2 solutions x 4 episodes of `steps`."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [str(Path(sys.executable).parent / "mpiexec"), "-n", "3", sys.executable, "-W", "ignore",
-           str(REPO / "train.py"), "--config", "smoke", "--max_generations", "1", "--eval_steps", "1000",
-           "--max_episode_length", str(steps), "--vae_path", os.path.join(folder, "vae.json"),
-           "--rnn_path", rnn_path, "--log_dir", os.path.join(folder, "log")]
+           str(REPO / "train.py"), "--config", "smoke", "--num_episode", "4", "--max_generations", "1",
+           "--eval_steps", "1000", "--max_episode_length", str(steps), "--envs_per_worker", str(k),
+           "--vae_path", os.path.join(folder, "vae.json"), "--rnn_path", rnn_path,
+           "--log_dir", os.path.join(folder, f"log{k}")]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
-    wall = float(re.search(r"^gen 1 .* ([0-9.]+) s \(master CPU", out, re.M).group(1))
-    return wall, out.strip().splitlines()[-1]
+    line = re.search(r"^gen 1 .*$", out, re.M).group(0)
+    return float(re.search(r" ([0-9.]+) s \(master CPU", line).group(1)), line
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=1000, help="steps per episode")
-    p.add_argument("--episodes", type=int, default=2, help="episodes per loop")
+    p.add_argument("--steps", type=int, default=300, help="step cap of each episode")
+    p.add_argument("--episodes", type=int, default=8, help="episodes (solutions) per agent run")
+    p.add_argument("--envs", type=int, default=8, help="K of the batched path")
     args = p.parse_args()
     torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as folder:
-        model, what = make_agent(folder)
-        agent_loop(model, 20, 1)  # warm-up
-        bare, bare_cpu = bare_loop(args.steps, args.episodes)
-        env, env_cpu = env_loop(args.steps, args.episodes)
-        agent, agent_cpu, t_list = agent_loop(model, args.steps, args.episodes)
-        print(f"bare Gymnasium CarRacing-v3 loop: {bare:.1f} steps/s wall, {bare_cpu:.1f} steps per CPU second")
-        print(f"env.py alone (same steps): {env:.1f} steps/s wall, {env_cpu:.1f} steps per CPU second")
-        print(f"simulate with the full agent ({what}): {agent:.1f} steps/s wall, {agent_cpu:.1f} steps per CPU "
-              f"second, over {[t + 1 for t in t_list]} steps")
-        print(f"agent / bare = {agent / bare:.3f} wall, {agent_cpu / bare_cpu:.3f} CPU (goal >= 0.85; the CPU ratio "
-              "is the one that survives a busy machine)")
-        print(f"agent / env.py alone = {agent / env:.3f} wall, {agent_cpu / env_cpu:.3f} CPU (the agent's own cost)")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start (other work on the machine "
+          "slows wall times; CPU times less so)", flush=True)
 
-        steps = args.steps
-        serial_cpu = 0.0
-        for seed in range(4):
-            model.set_model_params(np.random.default_rng(seed).normal(size=model.param_count) * 0.1)
-            model.cfg.max_episode_length = steps
-            start = time.process_time()
-            simulate(model, train_mode=True, render_mode=False, num_episode=1, seed=seed)
-            serial_cpu += time.process_time() - start
-        wall, line = train_generation(folder, model.cfg.rnn_path, steps)
-        print(f"train.py generation with 2 workers: {line}")
-        print(f"its 4 episodes of {steps} steps run serially here: {serial_cpu:.2f} CPU s; generation wall {wall:.2f} s")
-        print(f"generation wall / serial CPU = {wall / serial_cpu:.3f} (2 workers at full speed: ~0.5)")
+    r = renderers(args.steps)
+    print(f"\n1. renderers, {2 * args.steps} steps each, CPU ms (renderer call / whole env.step) and speed-up vs gymnasium")
+    for n, (render, step) in r.items():
+        print(f"   {n:<10} {1e3 * render:6.3f} / {1e3 * step:6.3f} ms   {r['gymnasium'][0] / render:5.2f}x / "
+              f"{r['gymnasium'][1] / step:5.2f}x")
+    print(f"   goals (renderer call): fast >= 3x -> {r['gymnasium'][0] / r['fast'][0]:.2f}x, approx >= 8x -> "
+          f"{r['gymnasium'][0] / r['approx'][0]:.2f}x", flush=True)
+
+    with tempfile.TemporaryDirectory() as folder:
+        gym_model, what = make_agent(folder, "gymnasium")
+        fast_model, _ = make_agent(folder, "fast")
+        approx_model, _ = make_agent(folder, "approx")
+        sols = solutions(fast_model, args.episodes)
+        one_env(fast_model, sols[:1], 20)  # warm-up
+        runs = {"one env, gymnasium renderer (K=1)": one_env(gym_model, sols, args.steps),
+                "one env, fast renderer (K=1)": one_env(fast_model, sols, args.steps),
+                f"batched, fast renderer (K={args.envs})": batched(fast_model, sols, args.steps, args.envs),
+                f"batched, approx renderer (K={args.envs})": batched(approx_model, sols, args.steps, args.envs)}
+        print(f"\n2. full agent ({what}), {args.episodes} episodes capped at {args.steps} steps")
+        rate = {}
+        for name, (n, cpu, wall) in runs.items():
+            rate[name] = n / cpu
+            print(f"   {name:<36} {n} steps  {n / cpu:6.1f} steps per CPU s  {n / wall:6.1f} steps/s wall  "
+                  f"({1e3 * cpu / n:.2f} CPU ms/step)")
+        base, best = list(rate.values())[0], list(rate.values())[2]
+        print(f"   batched fast / one-env gymnasium = {best / base:.2f}x CPU (goal >= 3.5x); "
+              f"batched fast / one-env fast = {best / list(rate.values())[1]:.2f}x; "
+              f"batched approx / one-env gymnasium = {list(rate.values())[3] / base:.2f}x", flush=True)
+
+        n, cpu, parts = profile(fast_model, sols, args.steps, args.envs)
+        print(f"\n3. batched path (K={args.envs}, fast renderer), CPU ms per env step (instrumented run, "
+              f"{1e3 * cpu / n:.2f} ms/step in all)")
+        for name, seconds in parts.items():
+            print(f"   {name:<48} {1e3 * seconds / n:6.3f} ms  {100 * seconds / cpu:5.1f}%")
+
+        print(f"\n4. one CMA-ES generation at paper scale (64 x 16 episodes x 1000 steps = {PAPER_STEPS:,} env steps), "
+              "projected from the CPU rates above (1 worker per core)")
+        for name, steps_per_cpu_second in ((n, rate[n]) for n in (list(rate)[0], list(rate)[2])):
+            hours = [PAPER_STEPS / (steps_per_cpu_second * cores) for cores in (os.cpu_count(), 16, 64)]
+            print(f"   {name:<36} {os.cpu_count()} cores {hours[0] / 60:6.1f} min   16 cores {hours[1] / 60:5.1f} min   "
+                  f"64 cores {hours[2] / 60:5.1f} min")
+        print("   (an evaluation generation, every 25th, adds 64 x 16 more full episodes: twice the time)")
+        rnn_path = fast_model.cfg.rnn_path
+        wall, line = train_generation(folder, rnn_path, args.steps, args.envs)
+        projected = 16 * args.steps / (2 * rate[list(rate)[2]])
+        print(f"   train.py, 2 workers x 2 solutions x 4 episodes capped at {args.steps} steps, K={args.envs}: "
+              f"{wall:.1f} s wall; projected from the batched rate on 2 cores {projected:.1f} s (at most: episodes "
+              f"that end early are shorter)\n   {line}")
 
 
 if __name__ == "__main__":
