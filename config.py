@@ -146,7 +146,7 @@ class ModelConfig:
                         choices=("zh", "z", "zc", "zch", "z_hidden"))
     max_episode_length: int = arg(1000, "step cap of one episode in simulate", min=1)
     envs_per_worker: int = arg(1, "envs a process steps in lockstep (train.py workers, model.py norender); 1 = the "
-                                  "original's one env. K > 1 batches V, M and C over K envs (~1.1x the env steps per CPU "
+                                  "original's one env. K > 1 batches V, M and C over K envs (1.1-1.2x the env steps per CPU "
                                   "second at K = 8: rendering dominates; bench/rollout.py); each episode then draws its z noise from its own stream (seed, episode), not "
                                   "the global np.random, so results differ from K = 1 but not between K > 1", min=1)
 
