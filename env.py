@@ -47,17 +47,19 @@ def _process_frame(frame):
     The original did `scipy.misc.imresize(frame[:84] / 255.0, (64, 64))`, then
     `((1.0 - obs) * 255).round().astype(np.uint8)` on the resulting uint8 array. imresize
     (scipy <= 1.2) first stretches the float image to bytes over its whole min..max range
-    (`bytescale`), then resizes with Pillow's bilinear filter. Steps below follow scipy
-    1.1's float operations one by one.
+    (`bytescale`), then resizes with Pillow's bilinear filter. The stretch below follows scipy
+    1.1's float64 operations one by one, evaluated once per byte value (a lookup table): the
+    result depends only on the byte, and min(v / 255) = min(v) / 255 since division is monotonic.
     """
-    x = frame[0:84].astype(np.float64) / 255.0  # crop the indicator bar
-    cmin, cmax = x.min(), x.max()
+    crop = frame[0:84]  # the indicator bar goes
+    x = np.arange(256, dtype=np.float64) / 255.0  # every possible value of frame / 255.0
+    cmin, cmax = x[crop.min()], x[crop.max()]
     cscale = cmax - cmin
     if cscale == 0:
         cscale = 1
     scale = 255.0 / cscale
-    stretched = (((x - cmin) * scale).clip(0, 255) + 0.5).astype(np.uint8)
-    small = np.asarray(Image.fromarray(stretched, "RGB").resize((SCREEN_X, SCREEN_Y), Image.Resampling.BILINEAR))
+    stretch = (((x - cmin) * scale).clip(0, 255) + 0.5).astype(np.uint8)
+    small = np.asarray(Image.fromarray(stretch[crop], "RGB").resize((SCREEN_X, SCREEN_Y), Image.Resampling.BILINEAR))
     return _minus_one_wrapped(small)
 
 
