@@ -5,6 +5,7 @@ file and the problem in a one-line cli.UserError for anything else.
 """
 import os
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -23,18 +24,25 @@ def list_episodes(data_dir, max_files):
     return [os.path.join(data_dir, n) for n in names]
 
 
-def episode_length(path):
-    """Frames in episode `path`, read from the npz header only (no decompression); checks the
-    file is an episode: an `obs` array of uint8 frames (T, 64, 64, 3)."""
+def array_header(path, name):
+    """(shape, dtype) of array `name` in the npz file `path`, from its header alone (no
+    decompression); a one-line UserError for a missing array or a damaged file."""
     try:
-        with zipfile.ZipFile(path) as z, z.open("obs.npy") as f:
+        with zipfile.ZipFile(path) as z, z.open(f"{name}.npy") as f:
             version = np.lib.format.read_magic(f)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read_header(f)
     except KeyError:
-        raise UserError(f"{path}: no 'obs' array (not an episode file)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: no '{name}' array (not an episode file)") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise UserError(f"{path}: corrupt or not an episode file ({e})") from None
+    return shape, dtype
+
+
+def episode_length(path):
+    """Frames in episode `path`, from the npz header only; checks the file is an episode: an
+    `obs` array of uint8 frames (T, 64, 64, 3)."""
+    shape, dtype = array_header(path, "obs")
     _check_obs(path, shape, dtype)
     return shape[0]
 

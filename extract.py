@@ -29,8 +29,6 @@ Re-running resumes: complete files (right length) are skipped, the rest are reco
 """
 import os
 import time
-import zipfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -39,9 +37,10 @@ from tqdm import tqdm
 
 import atomic
 import mpi
-from cli import run
+from cli import UserError, run
 from config import EnvConfig, ExtractConfig, RNNConfig, VAEConfig, parse
 from env import SCREEN_X, SCREEN_Y, make_env
+from episodes import array_header
 
 SEED_MODULUS = 2**31 - 1
 SEED_MULTIPLIER = 742938285
@@ -79,20 +78,11 @@ def random_controller(rs):
 
 def is_complete(path, frames):
     """Whether `path` is an episode file of `frames` frames; reads only the two array headers."""
-    expected = {"obs.npy": ((frames, SCREEN_Y, SCREEN_X, 3), np.uint8), "action.npy": ((frames, 3), np.float16)}
     try:
-        with zipfile.ZipFile(path) as z:
-            for name, (shape, dtype) in expected.items():
-                with z.open(name) as f:
-                    version = np.lib.format.read_magic(f)
-                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                                   (2, 0): np.lib.format.read_array_header_2_0}[version]
-                    shape_read, _, dtype_read = read_header(f)
-                    if shape_read != shape or dtype_read != dtype:
-                        return False
-    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error):
+        return (array_header(path, "obs") == ((frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+                and array_header(path, "action") == ((frames, 3), np.float16))
+    except UserError:
         return False
-    return True
 
 
 class Progress:
