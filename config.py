@@ -231,7 +231,7 @@ class ReportConfig:
 PRESETS = {
     "paper": {},
     "smoke": {
-        ExtractConfig: dict(max_trials=8, max_frames=200),
+        ExtractConfig: dict(max_trials=16, max_frames=200),
         VAEConfig: dict(num_epoch=10, log_every=10, save_every=100, checkpoint_every=20),
         RNNConfig: dict(num_steps=100, max_seq_len=199, batch_size=16),
         RNNTrainConfig: dict(checkpoint_every=25, threads=1),

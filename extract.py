@@ -2,7 +2,7 @@
 
     python extract.py                              # 200 episodes of 1000 frames into record/
     mpiexec -n 2 python extract.py --max_trials 4  # 2 processes x 4 episodes
-    python extract.py --config smoke               # 8 episodes of 200 frames
+    python extract.py --config smoke               # 16 episodes of 200 frames
 
 Each file holds `obs` (T, 64, 64, 3) uint8, where obs[t] is the frame action[t] was chosen
 on (obs[0] is the reset frame), and `action` (T, 3) float16 = (steer, gas, brake), T =
