@@ -24,12 +24,11 @@ advances it once per step (`rnn.mdn_step` from the pre-step state) and hands the
 agent (`agent.state`), replacing the agent's own advance from the same inputs; the sampled z is
 M's actual prediction for (z, action).
 """
-import json
-
 import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
+import tfjson
 from cli import UserError
 from config import DreamConfig
 from rnn.rnn import mdn_step, rnn_init_state, sample_z
@@ -45,13 +44,7 @@ def load_initial_z(path, z_size=32):
     The file is [[mu of entry 0, mu of entry 1, ...], [logvar of entry 0, ...]] of integers
     value * 10000; the original's file has 1 entry, rnn_train.py writes up to 1000.
     """
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not an initial_z JSON file ({e})") from None
+    data = tfjson.read(path, "an initial_z JSON file")
     try:
         mu, logvar = (np.array(part, dtype=np.float64) for part in data)
     except (TypeError, ValueError):

@@ -27,7 +27,6 @@ own per episode, np.random.default_rng((s, e)), instead of the original's global
 so the result does not depend on K, and differs from `simulate`'s only through that noise.
 """
 import dataclasses
-import json
 import os
 import random
 import sys
@@ -39,6 +38,7 @@ from gymnasium.utils import seeding
 
 import atomic
 import config
+import tfjson
 from cli import UserError, run
 from config import EnvConfig, EvalConfig, ModelConfig
 from env import make_env
@@ -179,13 +179,7 @@ class Model:
     def load_model(self, filename):
         """Load controller parameters from `best.json` ([params, score]) or a generation's
         `.json` ([params]): data[0] is the flat list either way."""
-        try:
-            with open(filename) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise UserError(f"{filename}: no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UserError(f"{filename}: not a controller JSON file ({e})") from None
+        data = tfjson.read(filename, "a controller JSON file")
         try:
             params = np.array(data[0], dtype=np.float64)
         except (TypeError, ValueError, IndexError, KeyError):

@@ -1,4 +1,5 @@
-"""The original's quantized weight JSON, shared by the VAE (vae.json) and the MDN-RNN (rnn.json).
+"""The original's JSON files: `read` for any of them (vae.json, rnn.json, initial_z.json, a
+controller), and the quantized weight format shared by the VAE (vae.json) and the MDN-RNN (rnn.json).
 
 A file is one JSON list holding one nested list per TF trainable variable, in creation order
 and TF layout, each value stored as the integer round(weight * 10000). The original writes it
@@ -47,15 +48,21 @@ def save(path, arrays):
     atomic.write_bytes(path, dumps(quantize(arrays)).encode())
 
 
-def load(path, shapes):
-    """Read a weight JSON and return float32 arrays (value / 10000) of the given TF `shapes`."""
+def read(path, kind):
+    """The parsed JSON file `path`; a one-line UserError if it is missing or not `kind`
+    (e.g. "a controller JSON file")."""
     try:
         with open(path) as f:
-            data = json.load(f)
+            return json.load(f)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a weight JSON file ({e})") from None
+        raise UserError(f"{path}: not {kind} ({e})") from None
+
+
+def load(path, shapes):
+    """Read a weight JSON and return float32 arrays (value / 10000) of the given TF `shapes`."""
+    data = read(path, "a weight JSON file")
     if not isinstance(data, list) or len(data) != len(shapes):
         count = len(data) if isinstance(data, list) else type(data).__name__
         raise UserError(f"{path}: expected a list of {len(shapes)} weight arrays, found {count}")
