@@ -36,7 +36,7 @@ from PIL import Image
 
 import renderer as renderers
 from cli import UserError, run
-from config import EnvConfig
+from config import EnvConfig, parse
 
 SCREEN_X, SCREEN_Y = 64, 64
 
@@ -120,6 +120,7 @@ def make_env(env_name="carracing", seed=-1, render_mode=False, full_episode=Fals
 def main():
     """Drive by hand, as the original's env.py: arrows steer / gas (1.0) / brake (0.8),
     Enter restarts the episode, Esc or closing the window quits."""
+    cfg = parse(EnvConfig, description=main.__doc__.replace("\n   ", ""))
     no_display = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if no_display or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
         raise UserError("driving by hand needs a display (no DISPLAY or WAYLAND_DISPLAY, or SDL_VIDEODRIVER=dummy)")
@@ -131,7 +132,8 @@ def main():
         raise UserError(f"driving by hand needs a display: {e}") from None
     if pygame.display.get_driver() in ("dummy", "offscreen"):  # SDL's fallback when no display answers
         raise UserError(f"driving by hand needs a display, and SDL found none (video driver {pygame.display.get_driver()})")
-    env = make_env(render_mode=True)
+    env = make_env(cfg.env_name, render_mode=True, lap_complete_percent=cfg.lap_complete_percent,
+                   renderer=cfg.renderer, approx_scale=cfg.approx_scale)
     action = np.array([0.0, 0.0, 0.0])
     keys = {pygame.K_LEFT: (0, -1.0), pygame.K_RIGHT: (0, +1.0), pygame.K_UP: (1, +1.0), pygame.K_DOWN: (2, +0.8)}
     quit = False
