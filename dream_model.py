@@ -29,7 +29,8 @@ import config
 from cli import UserError, run
 from config import DreamConfig, ModelConfig
 from dream_env import CarRacingDream, load_initial_z, make_env
-from model import _GifWriter, _has_display, make_model
+from env import has_display
+from model import GifWriter, make_model
 
 
 def dream(model, env, max_len, record=None, show=False):
@@ -56,7 +57,7 @@ def dream_gif(model, path, temperature=DreamConfig.temperature, frames=300, seed
     cfg = DreamConfig(initial_z_path=initial_z_path, temperature=temperature, max_frames=frames)
     env = make_env(model.env_name, model, seed=seed, cfg=cfg)
     atomic.check_writable(os.path.dirname(path) or ".")
-    with _GifWriter(path) as record:
+    with GifWriter(path) as record:
         steps = dream(model, env, frames, record=record)
     return (steps + 1) // 2
 
@@ -84,7 +85,7 @@ def main():
     random.seed(the_seed)
     np.random.seed(the_seed)
     initial_z = load_initial_z(dream_cfg.initial_z_path)
-    show = _has_display()
+    show = has_display()
     gif = args.gif or (None if show else "dream.gif")
     if gif:
         atomic.check_writable(os.path.dirname(gif) or ".")
@@ -100,7 +101,7 @@ def main():
     env.seed(the_seed)
 
     if gif:
-        with _GifWriter(gif) as record:
+        with GifWriter(gif) as record:
             steps = dream(model, env, cfg.max_episode_length, record=record, show=show)
     else:
         steps = dream(model, env, cfg.max_episode_length, show=show)

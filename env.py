@@ -105,6 +105,14 @@ class CarRacingWrapper(CarRacing):
         return _process_frame(frame), reward, done, info
 
 
+def has_display():
+    """Whether a window can be shown: a DISPLAY or WAYLAND_DISPLAY on Linux, and SDL not set to
+    draw offscreen (SDL_VIDEODRIVER=dummy or offscreen)."""
+    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+        return False
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def make_env(env_name="carracing", seed=-1, render_mode=False, full_episode=False,
              lap_complete_percent=EnvConfig.lap_complete_percent, renderer=EnvConfig.renderer,
              approx_scale=EnvConfig.approx_scale):
@@ -121,8 +129,7 @@ def main():
     """Drive by hand, as the original's env.py: arrows steer / gas (1.0) / brake (0.8),
     Enter restarts the episode, Esc or closing the window quits."""
     cfg = parse(EnvConfig, description=main.__doc__.replace("\n   ", ""))
-    no_display = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if no_display or os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
+    if not has_display():
         raise UserError("driving by hand needs a display (no DISPLAY or WAYLAND_DISPLAY, or SDL_VIDEODRIVER=dummy)")
     import pygame
 

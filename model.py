@@ -29,7 +29,6 @@ so the result does not depend on K, and differs from `simulate`'s only through t
 import dataclasses
 import os
 import random
-import sys
 from collections import deque
 
 import numpy as np
@@ -41,7 +40,7 @@ import config
 import tfjson
 from cli import UserError, run
 from config import EnvConfig, EvalConfig, ModelConfig
-from env import make_env
+from env import has_display, make_env
 from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, LSTMStateTuple, hps_sample,
                      rnn_init_state, rnn_next_state, rnn_output, rnn_output_size)
 from vae.vae import ConvVAE
@@ -311,7 +310,7 @@ def _full_frame(env):
     return env._render("rgb_array")
 
 
-class _GifWriter:
+class GifWriter:
     """Streams every 2nd frame at half size (25 fps of the 50 fps env) into a GIF written beside
     `path` and renamed over it when the episode is complete."""
 
@@ -335,12 +334,6 @@ class _GifWriter:
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.remove(self.tmp)
-
-
-def _has_display():
-    if os.environ.get("SDL_VIDEODRIVER") in ("dummy", "offscreen"):
-        return False
-    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def main():
@@ -375,7 +368,7 @@ def main():
         model = make_model(load_model=False, cfg=cfg, env_cfg=env_cfg)
         model.init_random_model_params(stdev=np.random.rand() * 0.01)
     print("model size", model.param_count)
-    show = render_mode and _has_display()
+    show = render_mode and has_display()
     if render_mode or cfg.envs_per_worker == 1:
         model.make_env(seed=the_seed, render_mode=show)
     if render_mode:
@@ -391,7 +384,7 @@ def main():
         for i in range(num_episode):
             if render_mode:
                 gif = eval_cfg.gif_path if num_episode == 1 else f"{os.path.splitext(eval_cfg.gif_path)[0]}.{i}.gif"
-                with _GifWriter(gif) as record:
+                with GifWriter(gif) as record:
                     reward, steps_taken = simulate(model, train_mode=False, render_mode=True, num_episode=1, record=record)
                 print("terminal reward", reward, "average steps taken", np.mean(steps_taken) + 1)
                 print("wrote", gif)
