@@ -118,8 +118,10 @@ def install(p):
 
 
 def evaluate(p, best):
-    """`model.py norender <best.json>` with a fixed seed; returns its mean and std."""
-    lines = p.call("evaluate", p.script("model", "norender", best, "0"), capture=True)
+    """`model.py norender <best.json>` with a fixed seed, one env as the original (the preset's
+    envs_per_worker batches training only), so that the score is the one `python model.py
+    norender` prints; returns its mean and std."""
+    lines = p.call("evaluate", p.script("model", "norender", best, "0", "--envs_per_worker", "1"), capture=True)
     match = next((EVAL_LINE.match(line) for line in reversed(lines) if EVAL_LINE.match(line)), None)
     if match is None:
         raise UserError("stage evaluate: model.py printed no 'seed S average_reward M stdev D' line")
