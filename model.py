@@ -203,7 +203,8 @@ class Model:
                 p.copy_(torch.from_numpy(np.random.standard_cauchy(tuple(p.shape)) * stdev / 10000.0))
 
 
-def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1, record=None):
+def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1, record=None,
+             no_reward_steps=0):
     """Run `num_episode` episodes; returns (reward_list, t_list), t = last 0-based step index.
 
     As the original: a seed >= 0 seeds `random`, `np.random` and the env ONCE before all
@@ -211,11 +212,14 @@ def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, 
     cap is cfg.max_episode_length, or `max_len` when training with max_len > 0; after the loop
     one more encode + act runs (it consumed np.random draws in the original, kept for replay
     equality). `record`, if given, is called with each step's full-size RGB image (for GIFs).
+    With train_mode and `no_reward_steps` N > 0 (TrainConfig.no_reward_steps, off in the
+    original) an episode also ends after N consecutive steps without a positive reward.
     """
     reward_list, t_list = [], []
     max_episode_length = model.cfg.max_episode_length
     if train_mode and max_len > 0:
         max_episode_length = max_len
+    patience = no_reward_steps if train_mode else 0
     if seed >= 0:
         random.seed(seed)
         np.random.seed(seed)
@@ -223,7 +227,7 @@ def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, 
     for episode in range(num_episode):
         model.reset()
         obs = model.env.reset()
-        total_reward = 0.0
+        total_reward, since_reward = 0.0, 0
         np.random.randint(2**31 - 1)  # the original drew a recording file name here
         for t in range(max_episode_length):
             z, _, _ = model.encode_obs(obs)
@@ -232,7 +236,8 @@ def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, 
             if record is not None:
                 record(_full_frame(model.env))
             total_reward += reward
-            if done:
+            since_reward = 0 if reward > 0 else since_reward + 1
+            if done or since_reward == patience > 0:
                 break
         z, _, _ = model.encode_obs(obs)
         model.get_action(z)
@@ -248,10 +253,10 @@ class _Episode:
 
     def __init__(self, env, job, episode, noise, obs):
         self.env, self.job, self.episode, self.noise, self.obs = env, job, episode, noise, obs
-        self.t, self.total_reward = 0, 0.0
+        self.t, self.total_reward, self.since_reward = 0, 0.0, 0
 
 
-def simulate_batch(model, solutions, seeds, num_episode=1, num_envs=8, train_mode=False, max_len=-1):
+def simulate_batch(model, solutions, seeds, num_episode=1, num_envs=8, train_mode=False, max_len=-1, no_reward_steps=0):
     """Run `num_episode` episodes of each controller in `solutions` (flat parameter arrays), K =
     `num_envs` envs at a time in lockstep; returns [(reward_list, t_list)] per solution, as
     `simulate` would for (solution, seed), apart from the z noise.
@@ -261,10 +266,11 @@ def simulate_batch(model, solutions, seeds, num_episode=1, num_envs=8, train_mod
     track of the one-env path's e-th reset after env.seed(seeds[i]). Episode e's z noise is
     np.random.default_rng((seeds[i], e)); the global np.random and `random` are not touched.
     Per step: one V encode of the (K, 64, 64, 3) frames, one controller call and one M step.
-    An episode that ends (done, or the step cap as in `simulate`) leaves the batch, and the
-    next queued episode starts on its env.
+    An episode that ends (done, the step cap or `no_reward_steps` as in `simulate`) leaves the
+    batch, and the next queued episode starts on its env.
     """
     cap = max_len if train_mode and max_len > 0 else model.cfg.max_episode_length
+    patience = no_reward_steps if train_mode else 0
     model.make_envs(num_envs)
     free = list(model.envs[:num_envs])
     tracks = [seeding.np_random(int(seed))[0] for seed in seeds]
@@ -292,7 +298,8 @@ def simulate_batch(model, solutions, seeds, num_episode=1, num_envs=8, train_mod
         for k, (r, action) in enumerate(zip(running, actions)):
             r.obs, reward, done, _ = r.env.step(action)
             r.total_reward += reward
-            if done or r.t == cap - 1:
+            r.since_reward = 0 if reward > 0 else r.since_reward + 1
+            if done or r.t == cap - 1 or r.since_reward == patience > 0:
                 rewards[r.job][r.episode], steps[r.job][r.episode] = r.total_reward, r.t
                 free.append(r.env)
             else:

@@ -14,6 +14,9 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
 - with `antithetic`, solutions i and i + popsize/2 get the same seed (same tracks);
 - with `--envs_per_worker K` > 1 a worker runs all num_worker_trial x num_episode episodes of a
   packet through K lockstep envs (model.simulate_batch: same tracks, z noise per episode);
+- options off in the original: `--train_renderer` renders the training episodes with another
+  renderer (evaluations keep --renderer), `--no_reward_steps N` ends a training episode after
+  N steps without a positive reward (evaluations run full episodes);
 - every `eval_steps` generations the optimizer's current_param (CMA: the mean) is evaluated on
   seeds 0..popsize-1 (1024 episodes at paper scale) and `best.json` keeps the best evaluation.
 Seeds come from the global np.random, seeded with `seed_start` once after the optimizer is
@@ -93,15 +96,27 @@ def decode_result_packet(packet, num_worker_trial):
 
 # --- the worker ---------------------------------------------------------------------------------
 
+def worker_models(cfg, model_cfg, env_cfg):
+    """The worker's agents by packet train_mode: 0 (evaluations) renders with env_cfg.renderer,
+    1 (training) with cfg.train_renderer when set; one agent when they are the same."""
+    from model import make_model
+
+    models = {0: make_model(cfg=model_cfg, env_cfg=env_cfg)}
+    train_env_cfg = dataclasses.replace(env_cfg, renderer=cfg.train_renderer or env_cfg.renderer)
+    models[1] = models[0] if train_env_cfg == env_cfg else make_model(cfg=model_cfg, env_cfg=train_env_cfg)
+    if model_cfg.envs_per_worker == 1:
+        for model in set(models.values()):
+            model.make_env()
+    return models
+
+
 def worker(cfg, model_cfg, env_cfg):
     """Rank >= 1: build the agent once, then evaluate packets until a stop packet arrives."""
-    from model import make_model, simulate, simulate_batch
+    from model import simulate, simulate_batch
 
     try:
-        model = make_model(cfg=model_cfg, env_cfg=env_cfg)
-        if model_cfg.envs_per_worker == 1:
-            model.make_env()
-        packet = np.empty((5 + model.param_count) * cfg.num_worker_trial, dtype=np.int32)
+        models = worker_models(cfg, model_cfg, env_cfg)
+        packet = np.empty((5 + models[0].param_count) * cfg.num_worker_trial, dtype=np.int32)
         while True:
             mpi.wait(mpi.comm.Irecv(packet, source=0, tag=TAG_WORK))
             if packet[0] == 0:  # the master's stop
@@ -110,16 +125,19 @@ def worker(cfg, model_cfg, env_cfg):
             for worker_id, *_ in jobs:
                 if worker_id != mpi.rank:
                     raise RuntimeError(f"packet for worker {worker_id} arrived at rank {mpi.rank}")
+            _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
+            model = models[train_mode]
             if model_cfg.envs_per_worker == 1:  # the original: one simulate call per solution
                 episodes = []
-                for _, _, seed, train_mode, max_len, params in jobs:
+                for _, _, seed, _, _, params in jobs:
                     model.set_model_params(params)
                     episodes.append(simulate(model, train_mode=train_mode == 1, render_mode=False,
-                                             num_episode=cfg.num_episode, seed=seed, max_len=max_len))
+                                             num_episode=cfg.num_episode, seed=seed, max_len=max_len,
+                                             no_reward_steps=cfg.no_reward_steps))
             else:  # every episode of the packet through K lockstep envs (model.simulate_batch)
-                _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
                 episodes = simulate_batch(model, [j[5] for j in jobs], [j[2] for j in jobs], num_episode=cfg.num_episode,
-                                          num_envs=model_cfg.envs_per_worker, train_mode=train_mode == 1, max_len=max_len)
+                                          num_envs=model_cfg.envs_per_worker, train_mode=train_mode == 1, max_len=max_len,
+                                          no_reward_steps=cfg.no_reward_steps)
             results = [(worker_id, job, np.mean(rewards), np.mean(t_list))
                        for (worker_id, job, *_), (rewards, t_list) in zip(jobs, episodes)]
             mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0, tag=TAG_WORK))
