@@ -21,15 +21,16 @@ import torch
 from tqdm import tqdm
 
 import atomic
+import checkpoint
 import cli
 import config
+import tfjson
 from cli import UserError
+from config import ADAM_BETAS, ADAM_EPSILON
 from rnn.rnn import MDNRNN, mdn_loss
 
 CHECKPOINT = "rnn_ckpt.pt"
 SERIES_KEYS = ("action", "mu", "logvar")
-NUM_INITIAL_Z = 1000
-ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # TF's AdamOptimizer defaults
 
 
 def parse_args(argv=None):
@@ -63,14 +64,6 @@ def load_series(path, hps):
     return action, mu, logvar
 
 
-def save_initial_z(folder, mu, logvar):
-    """initial_z.json: frame-0 [mu, logvar] of the first 1000 episodes, trunc(value * 1e4)."""
-    def ints(a):  # the original's float16 * 10000 ran in float32 (old NumPy value-based casting)
-        return (a[:NUM_INITIAL_Z, 0, :].astype(np.float32) * np.float32(10000)).astype(np.int64).tolist()
-    atomic.save_json(os.path.join(folder, "initial_z.json"), [ints(mu), ints(logvar)],
-                     sort_keys=True, indent=0, separators=(",", ": "))
-
-
 def random_batch(gen, action, mu, logvar, hps, device):
     """batch_size distinct episodes, a fresh z = mu + exp(logvar / 2) * N(0, 1), and the teacher-forcing
     pair: inputs [z_t, a_t] (B, max_seq_len, 35) and targets z_{t+1} (B, max_seq_len, 32), float32.
@@ -83,30 +76,9 @@ def random_batch(gen, action, mu, logvar, hps, device):
     return torch.cat([z[:, :-1], a], 2), z[:, 1:]
 
 
-def load_checkpoint(path, rnn, optimizer, gen, hps):
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no checkpoint to resume from (run without --resume)") from None
-    except Exception as e:  # torch.load raises many types for a damaged file
-        raise UserError(f"{path}: not a readable checkpoint ({e})") from None
-    if not isinstance(ckpt, dict) or not {"step", "model", "optimizer", "batch_rng", "torch_rng", "hps"} <= ckpt.keys():
-        raise UserError(f"{path}: not an rnn_train.py checkpoint")
-    saved = dict(ckpt["hps"], num_steps=hps.num_steps)
-    if saved != dataclasses.asdict(hps):
-        changed = [k for k in saved if saved[k] != getattr(hps, k)]
-        raise UserError(f"{path}: written with other hyperparameters ({', '.join(changed)}); resume with the same ones")
-    rnn.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    gen.set_state(ckpt["batch_rng"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    return ckpt["step"]
-
-
-def save_checkpoint(path, step, rnn, optimizer, gen, hps):
-    atomic.save_torch(path, dict(step=step, model=rnn.state_dict(), optimizer=optimizer.state_dict(),
-                                 batch_rng=gen.get_state(), torch_rng=torch.get_rng_state(),
-                                 hps=dataclasses.asdict(hps)))
+def run_settings(hps, cfg):
+    """What a resumed run must share with the run it continues (num_steps may grow)."""
+    return dict({k: v for k, v in dataclasses.asdict(hps).items() if k != "num_steps"}, seed=cfg.seed)
 
 
 def main(argv=None):
@@ -117,20 +89,22 @@ def main(argv=None):
     action, mu, logvar = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)
-    save_initial_z(cfg.initial_z_save_path, mu, logvar)
+    tfjson.save_initial_z(os.path.join(cfg.initial_z_save_path, "initial_z.json"), mu, logvar)
 
     action, mu, logvar = (torch.from_numpy(a) for a in (action, mu, logvar))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
     rnn = MDNRNN(hps).to(device)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
-    checkpoint = os.path.join(cfg.model_save_path, CHECKPOINT)
-    start = load_checkpoint(checkpoint, rnn, optimizer, gen, hps) if cfg.resume else 0
+    ckpt_path = os.path.join(cfg.model_save_path, CHECKPOINT)
+    settings = run_settings(hps, cfg)
+    start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen)["step"] if cfg.resume else 0
 
     from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
+    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))
     bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",
-               desc="rnn_train", dynamic_ncols=True)
+               desc="rnn_train.py", dynamic_ncols=True)
     began, last_print = time.time(), time.time()
     for step in range(start, hps.num_steps):
         lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
@@ -143,7 +117,7 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = lr
             # TF adds epsilon to the uncorrected sqrt(v); torch's equivalent epsilon at step t:
-            group["eps"] = ADAM_EPSILON / np.sqrt(1.0 - ADAM_BETAS[1] ** (step + 1))
+            group["eps"] = float(ADAM_EPSILON / np.sqrt(1.0 - ADAM_BETAS[1] ** (step + 1)))
         optimizer.step()
 
         cost = cost.item()
@@ -151,13 +125,13 @@ def main(argv=None):
         bar.set_postfix(cost=f"{cost:.4f}")
         writer.add_scalar("losses/cost", cost, step)
         writer.add_scalar("charts/learning_rate", lr, step)
-        if step % 20 == 0 and step > 0:
+        if step % cfg.log_every == 0 and step > 0:
             now = time.time()
-            writer.add_scalar("charts/sequences_per_second", 20 * hps.batch_size / (now - last_print), step)
+            writer.add_scalar("charts/sequences_per_second", cfg.log_every * hps.batch_size / (now - last_print), step)
             bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
             last_print = now
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
-            save_checkpoint(checkpoint, step + 1, rnn, optimizer, gen, hps)
+            checkpoint.save_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen, step=step + 1)
     bar.close()
     writer.close()
 

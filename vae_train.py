@@ -28,11 +28,17 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import atomic
+import checkpoint
 import cli
 import config
 from cli import UserError
 from episodes import FRAME_SHAPE, episode_length, list_episodes, load_episode
 from vae.vae import ConvVAE
+
+# Fields that may differ between a run and its resumption: amounts, paths, logging, the device
+# (the data itself is compared file by file instead of data_dir and max_files).
+VARIABLE = ("num_epoch", "data_dir", "max_files", "model_save_path", "device", "log_every", "save_every",
+            "checkpoint_every", "resume", "log_dir")
 
 def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
     """Yield the epoch's uint8 batches (batch_size, 64, 64, 3) from batch `start_batch` on.
@@ -86,61 +92,73 @@ def save_grid(path, real, recon):
     return grid
 
 
-def main():
-    cfg = config.parse(config.VAEConfig, description=__doc__)
-    device = config.torch_device(cfg.device)
-
-    # Data: episode files, their lengths (headers only) and the epoch size.
+def scan(cfg):
+    """The training files, their lengths (headers only) and the batches of an epoch."""
     files = list_episodes(cfg.data_dir, cfg.max_files)
     lengths = [episode_length(f) for f in tqdm(files, desc="scanning episodes", unit="file", leave=False)]
     num_batches = sum(lengths) // cfg.batch_size
     if num_batches == 0:
         raise UserError(f"{cfg.data_dir}: {sum(lengths)} frames, fewer than one batch of {cfg.batch_size}")
+    return files, lengths, num_batches
+
+
+def train_step(vae, optimizer, noise, frames, device):
+    """One Adam step on a uint8 batch; returns the detached (loss, r_loss, kl_loss)."""
+    x = torch.from_numpy(frames).to(device).float().div_(255.0)  # the original: obs / 255.0
+    y, mu, logvar = vae(x, generator=noise)
+    loss, r_loss, kl_loss = vae.loss(x, y, mu, logvar)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return torch.stack([loss, r_loss, kl_loss]).detach()
+
+
+def end_epoch(vae, preview, device, cfg, writer, epoch):
+    """The epoch's reconstructions of the preview frames: a PNG and a TensorBoard image."""
+    with torch.no_grad():
+        x = torch.from_numpy(preview).to(device).float() / 255.0
+        recon = (vae.decode_tensor(vae.encode_tensor(x)[0]) * 255.0).round().byte().cpu().numpy()
+    grid = save_grid(os.path.join(cfg.log_dir, f"reconstruction_epoch{epoch + 1:03d}.png"), preview, recon)
+    writer.add_image("reconstruction", grid, epoch + 1, dataformats="HWC")
+
+
+def main():
+    cfg = config.parse(config.VAEConfig, description=__doc__)
+    device = config.torch_device(cfg.device)
+    files, lengths, num_batches = scan(cfg)
     print(f"{len(files)} episodes, {sum(lengths)} frames, {num_batches} batches per epoch, device {device}")
 
     # Model, optimizer (TF Adam defaults) and the noise of the reparameterisation.
     torch.manual_seed(cfg.seed)
     vae = ConvVAE(z_size=cfg.z_size, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                   kl_tolerance=cfg.kl_tolerance, is_training=True).to(device)
-    optimizer = torch.optim.Adam(vae.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=cfg.learning_rate, betas=config.ADAM_BETAS, eps=config.ADAM_EPSILON)
     noise = torch.Generator(device).manual_seed(cfg.seed)
     json_path = os.path.join(cfg.model_save_path, "vae.json")
     ckpt_path = os.path.join(cfg.model_save_path, "vae_ckpt.pt")
-    data_id = dict(files=[os.path.basename(f) for f in files], lengths=lengths, batch_size=cfg.batch_size,
-                   shuffle_files=cfg.shuffle_files, seed=cfg.seed)
-    epoch, batch, step = 0, 0, 0
+    settings = dict(run_settings(cfg), files=[os.path.basename(f) for f in files], lengths=lengths)
+    at = dict(epoch=0, batch=0, step=0)  # where training stands: what a checkpoint records
     if cfg.resume:
-        epoch, batch, step = resume(ckpt_path, data_id, vae, optimizer, noise)
-        print(f"resuming at epoch {epoch + 1}, batch {batch}, step {step}")
+        at = checkpoint.restore_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise)
+        print(f"resuming at epoch {at['epoch'] + 1}, batch {at['batch']}, step {at['step']}")
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.log_dir)
     writer = SummaryWriter(cfg.log_dir, flush_secs=10)  # a killed run keeps its scalars
+    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in dataclasses.asdict(cfg).items()))
     preview = np.stack([load_episode(f)["obs"][n // 2] for f, n in list(zip(files, lengths))[:8]])
 
-    def checkpoint():
-        atomic.save_torch(ckpt_path, dict(
-            model=vae.state_dict(), optimizer=optimizer.state_dict(), epoch=epoch, batch=batch, step=step,
-            noise_rng=noise.get_state(), torch_rng=torch.get_rng_state(), data=data_id,
-            config=dataclasses.asdict(cfg)))
-
-    # Training loop.
-    bar = tqdm(total=cfg.num_epoch * num_batches * cfg.batch_size, initial=step * cfg.batch_size,
+    bar = tqdm(total=cfg.num_epoch * num_batches * cfg.batch_size, initial=at["step"] * cfg.batch_size,
                unit="img", desc="training", smoothing=0.05)
     with bar, ThreadPoolExecutor(max_workers=1) as pool:
-        while epoch < cfg.num_epoch:
-            sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), step
-            for frames in epoch_batches(files, lengths, cfg, epoch, batch, pool):
-                x = torch.from_numpy(frames).to(device).float().div_(255.0)  # the original: obs / 255.0
-                y, mu, logvar = vae(x, generator=noise)
-                loss, r_loss, kl_loss = vae.loss(x, y, mu, logvar)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step, batch, count = step + 1, batch + 1, count + 1
-                sums += torch.stack([loss, r_loss, kl_loss]).detach()
+        while at["epoch"] < cfg.num_epoch:
+            sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), at["step"]
+            for frames in epoch_batches(files, lengths, cfg, at["epoch"], at["batch"], pool):
+                losses = train_step(vae, optimizer, noise, frames, device)
+                at.update(step=at["step"] + 1, batch=at["batch"] + 1)
+                sums, count, step = sums + losses, count + 1, at["step"]
                 bar.update(cfg.batch_size)
                 if step % cfg.log_every == 0:
-                    values = dict(loss=loss.item(), r_loss=r_loss.item(), kl_loss=kl_loss.item())
+                    values = dict(zip(("loss", "r_loss", "kl_loss"), losses.tolist()))
                     for name, value in values.items():
                         writer.add_scalar(f"losses/{name}", value, step)
                     now = time.perf_counter()
@@ -150,40 +168,22 @@ def main():
                 if step % cfg.save_every == 0:
                     vae.save_json(json_path)
                 if step % cfg.checkpoint_every == 0:
-                    checkpoint()
+                    checkpoint.save_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise, **at)
             if count:
                 mean = (sums / count).tolist()
-                bar.write(f"epoch {epoch + 1}/{cfg.num_epoch}: loss {mean[0]:.3f}  r_loss {mean[1]:.3f}  "
+                bar.write(f"epoch {at['epoch'] + 1}/{cfg.num_epoch}: loss {mean[0]:.3f}  r_loss {mean[1]:.3f}  "
                           f"kl_loss {mean[2]:.3f}  (mean of {count} steps)")
-            with torch.no_grad():
-                x = torch.from_numpy(preview).to(device).float() / 255.0
-                recon = (vae.decode_tensor(vae.encode_tensor(x)[0]) * 255.0).round().byte().cpu().numpy()
-            grid = save_grid(os.path.join(cfg.log_dir, f"reconstruction_epoch{epoch + 1:03d}.png"), preview, recon)
-            writer.add_image("reconstruction", grid, epoch + 1, dataformats="HWC")
-            epoch, batch = epoch + 1, 0
-            checkpoint()
+            end_epoch(vae, preview, device, cfg, writer, at["epoch"])
+            at.update(epoch=at["epoch"] + 1, batch=0)
+            checkpoint.save_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise, **at)
     writer.close()
     vae.save_json(json_path)
-    print(f"wrote {json_path} after {step} steps")
+    print(f"wrote {json_path} after {at['step']} steps")
 
 
-def resume(ckpt_path, data_id, vae, optimizer, noise):
-    """Restore model, optimizer and RNG states; return (epoch, batch, step) to continue from."""
-    if not os.path.exists(ckpt_path):
-        raise UserError(f"{ckpt_path}: no checkpoint to resume from (run without --resume)")
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        saved_data = ckpt["data"]
-    except Exception as e:
-        raise UserError(f"{ckpt_path}: not a readable vae_train checkpoint ({type(e).__name__}: {e})") from None
-    if saved_data != data_id:
-        changed = ", ".join(k for k in data_id if saved_data.get(k) != data_id[k])
-        raise UserError(f"{ckpt_path}: made with different {changed}; resume with the same data and settings")
-    vae.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    noise.set_state(ckpt["noise_rng"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    return ckpt["epoch"], ckpt["batch"], ckpt["step"]
+def run_settings(cfg):
+    """What a resumed run must share with the run it continues (num_epoch may grow)."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VARIABLE}
 
 
 if __name__ == "__main__":

@@ -126,12 +126,12 @@ def test_resume_after_sigkill_is_bit_identical(whole_run, tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = torch.load(ckpt, weights_only=False)["step"]
+    killed_at = torch.load(ckpt, weights_only=True)["step"]
     assert 0 < killed_at < 18 and not (tmp_path / "tf_vae" / "vae.json").exists()
     run_script("vae_train.py", *TINY, "--resume", "true", cwd=tmp_path)
 
-    whole = torch.load(whole_run[0] / "tf_vae" / "vae_ckpt.pt", weights_only=False)
-    resumed = torch.load(ckpt, weights_only=False)
+    whole = torch.load(whole_run[0] / "tf_vae" / "vae_ckpt.pt", weights_only=True)
+    resumed = torch.load(ckpt, weights_only=True)
     assert whole["step"] == resumed["step"] == 18
     for name, tensor in whole["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
@@ -139,4 +139,4 @@ def test_resume_after_sigkill_is_bit_identical(whole_run, tmp_path):
 
     write_episodes(tmp_path / "record", EPISODES + [10])  # other data: refused
     proc = run_script("vae_train.py", *TINY, "--resume", "1", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "made with different files, lengths" in proc.stderr
+    assert proc.returncode == 2 and "written with other settings (files [" in proc.stderr and "; lengths [" in proc.stderr

@@ -1,0 +1,63 @@
+"""checkpoint.py: round trip of a trainer's state, one-line refusals, and no code run on load."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import checkpoint
+from cli import UserError
+
+
+def test_round_trip_restores_numpy_and_torch_generators(tmp_path):
+    path = tmp_path / "c.pt"
+    np.random.seed(5)
+    np.random.randn(3)
+    gen = torch.Generator().manual_seed(2)
+    checkpoint.save(path, "t.py", {"lr": 0.1}, np_random=checkpoint.np_random_state(), gen=gen.get_state(), step=7,
+                    weights={"w": torch.arange(4.0)})
+    expected_np, expected_torch = np.random.randn(5), torch.randn(3, generator=gen)
+    np.random.seed(0)
+    state = checkpoint.load(path, "t.py", {"lr": 0.1})
+    checkpoint.set_np_random_state(state["np_random"])
+    gen.set_state(state["gen"])
+    assert np.array_equal(np.random.randn(5), expected_np) and torch.equal(torch.randn(3, generator=gen), expected_torch)
+    assert state["step"] == 7 and torch.equal(state["weights"]["w"], torch.arange(4.0))
+
+
+def test_refusals_name_the_file_and_the_problem(tmp_path):
+    path = tmp_path / "c.pt"
+    with pytest.raises(UserError, match=r"c.pt: no checkpoint to resume from \(run without --resume to start\)$"):
+        checkpoint.load(path, "t.py", {})
+    checkpoint.save(path, "t.py", {"lr": 0.1, "seed": 1})
+    with pytest.raises(UserError, match=r"other settings \(lr 0.1 there, 0.2 now\); resume needs the same ones$"):
+        checkpoint.load(path, "t.py", {"lr": 0.2, "seed": 1})
+    with pytest.raises(UserError, match=r"c.pt: not a checkpoint of other.py$"):
+        checkpoint.load(path, "other.py", {"lr": 0.1, "seed": 1})
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=r"c.pt: not a checkpoint of t.py \("):
+        checkpoint.load(path, "t.py", {})
+    with pytest.raises(UserError, match="is a folder"):
+        checkpoint.load(tmp_path, "t.py", {})
+
+
+class _Payload:
+    def __reduce__(self):
+        return os.mkdir, (self.target,)
+
+
+def test_a_foreign_pickle_runs_no_code_on_load(tmp_path):
+    target = tmp_path / "pwned"
+    payload = _Payload()
+    payload.target = str(target)
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:  # a plain pickle: torch.load(weights_only=False) would call os.mkdir
+        pickle.dump({"kind": "t.py", "settings": {}, "x": payload}, f)
+    with pytest.raises(UserError, match="evil.pt: not a checkpoint of t.py"):
+        checkpoint.load(path, "t.py", {})
+    assert not target.exists()
+    torch.save({"kind": "t.py", "settings": {}, "x": payload}, path)  # inside torch's zip format too
+    with pytest.raises(UserError, match="evil.pt: not a checkpoint of t.py"):
+        checkpoint.load(path, "t.py", {})
+    assert not target.exists()
