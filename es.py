@@ -67,8 +67,8 @@ class CMAES:
 
     With the pinned pycma 4.5 (the original used 2.2): `result` is a named tuple whose
     indices 0 (xbest), 1 (fbest), 5 (xfavorite = the mean) and 6 (stds) are the ones used, as
-    in 2.2; pycma prints its one-line header (with its own time-based seed, which train.py
-    overrides by seeding np.random afterwards); popsize < 6 turns on pycma's mirrored sampling.
+    in 2.2; pycma's one-line header is not printed; popsize < 6 turns on pycma's mirrored
+    sampling.
     """
 
     def __init__(self, num_params, sigma_init=0.10, popsize=255, weight_decay=0.01):
@@ -79,7 +79,9 @@ class CMAES:
         self.popsize = popsize
         self.weight_decay = weight_decay
         self.solutions = None
-        self.es = cma.CMAEvolutionStrategy(num_params * [0], sigma_init, {"popsize": popsize})
+        # verb_disp 0: no header line, whose time-based seed= suggests an unseeded run (train.py
+        # seeds np.random, which pycma samples from, right after this and prints that seed)
+        self.es = cma.CMAEvolutionStrategy(num_params * [0], sigma_init, {"popsize": popsize, "verb_disp": 0})
 
     def rms_stdev(self):
         return np.mean(np.abs(self.es.result[6]))

@@ -2,6 +2,8 @@
 
     python plot_progress.py log/carracing.cma.16.64                        # -> log/carracing.cma.16.64.png
     python plot_progress.py ../shared/tf_models/log/carracing.cma.16.64 --days --out original.png
+    python plot_progress.py log/carracing.cma.4.16 ../shared/tf_models/log/carracing.cma.16.64 --compare \
+        --cores 2 64 --labels "small preset" "original" --out curves.png
 
 Reads `<base>.hist.json` (one row per generation: gen, seconds, mean, min, max, std, rms_stdev,
 mean_steps, max_steps) and, when present, `<base>.hist_best.json` (the evaluations of the mean).
@@ -9,75 +11,95 @@ Top: the population's mean, min and max reward and the evaluations; bottom: CMA'
 The x axis is the generation, or wall-clock days with --days (the notebook's axis).
 """
 import argparse
-import io
-import json
 import os
 
 import atomic
+import train_logs
 from cli import UserError, run
-
-
-def load_rows(path, required=True):
-    try:
-        with open(path) as f:
-            rows = json.load(f)
-    except FileNotFoundError:
-        if required:
-            raise UserError(f"{path}: no such file (give the log base, e.g. log/carracing.cma.16.64)") from None
-        return []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a train.py log ({e})") from None
-    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 6 for r in rows):
-        raise UserError(f"{path}: not a train.py log (expected a list of rows)")
-    return rows
+from media import png_bytes
 
 
 def plot(base, out, days=False):
     """Write the PNG of the logs at `base` to `out`; x axis in generations, or wall-clock days."""
-    hist = load_rows(base + ".hist.json")
-    evals = load_rows(base + ".hist_best.json", required=False)
+    hist = train_logs.read_rows(base, ".hist.json")
+    evals = train_logs.read_rows(base, ".hist_best.json", required=False)
     if not hist:
         raise UserError(f"{base}.hist.json: no generation logged yet")
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
 
     x = (lambda row: row[1] / 86400.0) if days else (lambda row: row[0])
     gens = [x(r) for r in hist]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, gridspec_kw=dict(height_ratios=(3, 1)))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, gridspec_kw=dict(height_ratios=(3, 1)))
     top.fill_between(gens, [r[3] for r in hist], [r[4] for r in hist], color="tab:blue", alpha=0.2,
-                     label="population min..max")
+                     label="population min..max (training episodes)")
     top.plot(gens, [r[2] for r in hist], color="tab:blue", lw=1, label="population mean")
     if evals:
         top.plot([x(r) for r in evals], [r[5] for r in evals], "o-", color="tab:red", ms=3, lw=1,
                  label=f"evaluation of the mean (best {max(r[5] for r in evals):.2f})")
     if max(r[4] for r in hist) > 450:  # the "solved" line only where it does not flatten the curves
         top.axhline(900, color="gray", ls=":", lw=1, label="900: solved")
-    top.set_ylabel("reward")
+    top.set_ylabel("reward per episode")
     top.set_title(f"{os.path.basename(base)}: {len(hist)} generations, {hist[-1][1] / 86400.0:.2f} days")
-    top.legend(loc="lower right")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: it hides no data
     top.grid(alpha=0.3)
     bottom.plot(gens, [r[6] for r in hist], color="tab:green", lw=1)
-    bottom.set_ylabel("rms sigma")
+    bottom.set_ylabel("rms of CMA's\nper-parameter std")
     bottom.set_xlabel("wall-clock days" if days else "generation")
+    if not days:
+        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic.write_bytes(out, buf.getvalue())
+    atomic.write_bytes(out, png_bytes(fig))
+
+
+def compare(runs, out):
+    """The evaluation of the mean of several runs by generation and by CPU-hour (seconds x cores).
+    `runs`: [(base, label, cores)]."""
+    plt = _pyplot()
+    fig, (by_gen, by_cpu) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for base, label, cores in runs:
+        evals = train_logs.read_rows(base, ".hist_best.json")
+        by_gen.plot([r[0] for r in evals], [r[5] for r in evals], "o-", ms=2, lw=1, label=label)
+        by_cpu.plot([r[1] * cores / 3600.0 for r in evals], [r[5] for r in evals], "o-", ms=2, lw=1, label=label)
+    by_gen.set(xscale="log", xlabel="generation (log scale)", ylabel="evaluation of the CMA mean (mean reward)")
+    by_cpu.set(xscale="log", xlabel="CPU-hours: wall-clock hours x cores (log scale)")
+    for ax in (by_gen, by_cpu):
+        ax.grid(alpha=0.3, which="both")
+        ax.axhline(900, color="gray", ls=":", lw=1)
+    by_cpu.legend(loc="lower right", fontsize=8)
+    atomic.write_bytes(out, png_bytes(fig))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("base", help="log base: the path of the logs without .hist.json, e.g. log/carracing.cma.16.64")
+    p.add_argument("base", nargs="+", help="log base: the path of the logs without .hist.json, e.g. "
+                                           "log/carracing.cma.16.64 (several with --compare)")
     p.add_argument("--days", action="store_true", help="x axis in wall-clock days instead of generations")
-    p.add_argument("--out", help="PNG to write (default: <base>.png)")
+    p.add_argument("--compare", action="store_true", help="the evaluations of several runs by generation and by "
+                                                          "CPU-hour, one PNG")
+    p.add_argument("--cores", nargs="+", type=int, help="with --compare: the cores each run used (its CPU-hours)")
+    p.add_argument("--labels", nargs="+", help="with --compare: a legend label per run")
+    p.add_argument("--out", help="PNG to write (default: <first base>.png)")
     args = p.parse_args()
-    out = args.out or args.base + ".png"
-    plot(args.base, out, args.days)
+    out = args.out or args.base[0] + ".png"
+    if args.compare:
+        cores, labels = args.cores or [1] * len(args.base), args.labels or args.base
+        if not len(cores) == len(labels) == len(args.base):
+            raise UserError("--compare: give as many --cores and --labels as log bases")
+        compare(list(zip(args.base, labels, cores)), out)
+    elif len(args.base) > 1:
+        raise UserError("several log bases need --compare")
+    else:
+        plot(args.base[0], out, args.days)
     print("wrote", out)
 
 

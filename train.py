@@ -13,7 +13,7 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
   `simulate(..., seed)` call, mean_t = mean last step index;
 - with `antithetic`, solutions i and i + popsize/2 get the same seed (same tracks);
 - with `--envs_per_worker K` > 1 a worker runs all num_worker_trial x num_episode episodes of a
-  packet through K lockstep envs (model.simulate_batch: same tracks, z noise per episode);
+  packet through K lockstep envs (lockstep.simulate_batch: same tracks, z noise per episode);
 - options off in the original: `--train_renderer` renders the training episodes with another
   renderer (evaluations keep --renderer), `--no_reward_steps N` ends a training episode after
   N steps without a positive reward (evaluations run full episodes);
@@ -22,30 +22,29 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
 Seeds come from the global np.random, seeded with `seed_start` once after the optimizer is
 built; pycma samples from the same generator, so a run is determined by its settings.
 
-Logs, named `<log_dir>/carracing.<optimizer>.<num_episode>.<popsize>` + (the original's formats):
-  .json           [current_param rounded to 4 d.p.]                 every generation
-  .hist.json      rows [gen, seconds, mean, min, max, std, rms_stdev, mean_steps, max_steps]
-  .log.json       rows [gen, eval_reward, params]                    every evaluation
-  .best.json      [params of the best evaluation, its reward]
-  .hist_best.json rows [gen, seconds, "improvement", d, "curr", r, "prev", p, "best", b]
-plus `.checkpoint.pkl` (optimizer, RNG and histories; `--resume` continues exactly) and
-TensorBoard scalars in `<log_dir>/tensorboard/<name>`. A packet of zeros stops a worker.
+The five logs (train_logs.py: the original's names and formats) are written after every
+generation and evaluation, each time after `<base>.checkpoint.pt` (optimizer, RNG and
+histories), from which `--resume` continues exactly and rewrites them; TensorBoard scalars go
+to `<log_dir>/tensorboard/<name>`. A packet of zeros stops a worker.
 """
 import dataclasses
 import io
-import json
 import os
 import pickle
 import sys
 import time
 import traceback
+from typing import NamedTuple
 
 import numpy as np
 
 import atomic
+import checkpoint
+import cli
 import config
 import mpi
-from cli import UserError, run
+import train_logs
+from cli import UserError
 from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
 from es import CMAES, PEPG, OpenES, SimpleGA
 
@@ -53,17 +52,9 @@ PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(va
 TAG_WORK = 0  # packets and results
 TAG_FAILED = 7  # a worker's last words (pickled str), sent when it stops for any reason but the master's order
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
-LOGS = (".json", ".hist.json", ".hist_best.json", ".best.json", ".log.json")
-
-
-def parse_args():
-    """(TrainConfig, ModelConfig, EnvConfig, resume)."""
-    p = config.parser(TrainConfig, ModelConfig, EnvConfig, description=__doc__.split("\n\n")[0])
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run of these settings from <log base>.checkpoint.pkl (written every generation); "
-                        "the logs come out as if the run had never stopped")
-    args = p.parse_args()
-    return (*config.from_args(args, TrainConfig, ModelConfig, EnvConfig), args.resume)
+CHECKPOINT = ".checkpoint.pt"
+STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
+              "best_reward_eval", "best_params_eval", "max_len", "env_steps")
 
 
 # --- packets ------------------------------------------------------------------------------------
@@ -96,27 +87,45 @@ def decode_result_packet(packet, num_worker_trial):
 
 # --- the worker ---------------------------------------------------------------------------------
 
-def worker_models(cfg, model_cfg, env_cfg):
-    """The worker's agents by packet train_mode: 0 (evaluations) renders with env_cfg.renderer,
-    1 (training) with cfg.train_renderer when set; one agent when they are the same."""
-    from model import make_model
+def worker_envs(cfg, model_cfg, env_cfg):
+    """A worker's envs (envs_per_worker of them) by packet train_mode: 0 (evaluations) render with
+    env_cfg.renderer, 1 (training) with cfg.train_renderer when set; the same envs when those agree."""
+    from env import env_from_config
 
-    models = {0: make_model(cfg=model_cfg, env_cfg=env_cfg)}
+    envs = {0: [env_from_config(env_cfg) for _ in range(model_cfg.envs_per_worker)]}
     train_env_cfg = dataclasses.replace(env_cfg, renderer=cfg.train_renderer or env_cfg.renderer)
-    models[1] = models[0] if train_env_cfg == env_cfg else make_model(cfg=model_cfg, env_cfg=train_env_cfg)
-    if model_cfg.envs_per_worker == 1:
-        for model in set(models.values()):
-            model.make_env()
-    return models
+    envs[1] = envs[0] if train_env_cfg == env_cfg else [env_from_config(train_env_cfg)
+                                                        for _ in range(model_cfg.envs_per_worker)]
+    return envs
+
+
+def evaluate_packet(cfg, model, envs, jobs):
+    """[(rewards, last step indices)] of the packet's solutions, each over num_episode episodes."""
+    from lockstep import simulate_batch
+    from model import simulate
+
+    _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
+    if len(envs[train_mode]) == 1:  # the original: one simulate call per solution
+        model.env = envs[train_mode][0]
+        episodes = []
+        for _, _, seed, _, _, params in jobs:
+            model.set_model_params(params)
+            episodes.append(simulate(model, train_mode=train_mode == 1, render_mode=False, num_episode=cfg.num_episode,
+                                     seed=seed, max_len=max_len, no_reward_steps=cfg.no_reward_steps))
+        return episodes
+    return simulate_batch(model, envs[train_mode], [j[5] for j in jobs], [j[2] for j in jobs],  # lockstep.py
+                          num_episode=cfg.num_episode, train_mode=train_mode == 1, max_len=max_len,
+                          no_reward_steps=cfg.no_reward_steps)
 
 
 def worker(cfg, model_cfg, env_cfg):
     """Rank >= 1: build the agent once, then evaluate packets until a stop packet arrives."""
-    from model import simulate, simulate_batch
+    from model import make_model
 
     try:
-        models = worker_models(cfg, model_cfg, env_cfg)
-        packet = np.empty((5 + models[0].param_count) * cfg.num_worker_trial, dtype=np.int32)
+        model = make_model(cfg=model_cfg, env_cfg=env_cfg)
+        envs = worker_envs(cfg, model_cfg, env_cfg)
+        packet = np.empty((5 + model.param_count) * cfg.num_worker_trial, dtype=np.int32)
         while True:
             mpi.wait(mpi.comm.Irecv(packet, source=0, tag=TAG_WORK))
             if packet[0] == 0:  # the master's stop
@@ -125,21 +134,8 @@ def worker(cfg, model_cfg, env_cfg):
             for worker_id, *_ in jobs:
                 if worker_id != mpi.rank:
                     raise RuntimeError(f"packet for worker {worker_id} arrived at rank {mpi.rank}")
-            _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
-            model = models[train_mode]
-            if model_cfg.envs_per_worker == 1:  # the original: one simulate call per solution
-                episodes = []
-                for _, _, seed, _, _, params in jobs:
-                    model.set_model_params(params)
-                    episodes.append(simulate(model, train_mode=train_mode == 1, render_mode=False,
-                                             num_episode=cfg.num_episode, seed=seed, max_len=max_len,
-                                             no_reward_steps=cfg.no_reward_steps))
-            else:  # every episode of the packet through K lockstep envs (model.simulate_batch)
-                episodes = simulate_batch(model, [j[5] for j in jobs], [j[2] for j in jobs], num_episode=cfg.num_episode,
-                                          num_envs=model_cfg.envs_per_worker, train_mode=train_mode == 1, max_len=max_len,
-                                          no_reward_steps=cfg.no_reward_steps)
             results = [(worker_id, job, np.mean(rewards), np.mean(t_list))
-                       for (worker_id, job, *_), (rewards, t_list) in zip(jobs, episodes)]
+                       for (worker_id, job, *_), (rewards, t_list) in zip(jobs, evaluate_packet(cfg, model, envs, jobs))]
             mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0, tag=TAG_WORK))
     except BaseException as e:  # tell the master, which would otherwise wait for this worker forever
         message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
@@ -207,6 +203,52 @@ def make_es(cfg, num_params):
         raise UserError(f"--optimizer {cfg.optimizer} with population {kwargs['popsize']}: {e}") from None
 
 
+class HistoryRow(NamedTuple):
+    """A row of .hist.json (the original's columns; values truncated to 2 decimals as it did)."""
+    gen: int
+    seconds: int
+    mean: float
+    min: float
+    max: float
+    std: float
+    rms_stdev: float
+    mean_steps: float  # mean last step index + 1
+    max_steps: int
+
+
+def trunc2(x):
+    """The original's int(x * 100) / 100 (truncation to 2 decimals)."""
+    return int(x * 100) / 100.0
+
+
+def run_settings(cfg, model_cfg, env_cfg):
+    """The settings a resumed run must share with the run it continues."""
+    t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
+    return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
+            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items()}}
+
+
+def preflight(cfg, model_cfg, env_cfg):
+    """What can be refused before MPI starts: missing weights, an unwritable log folder, and a
+    start over an existing run or a resume without one. Creates nothing."""
+    from model import check_weight_files
+
+    population = cfg.num_worker * cfg.num_worker_trial
+    if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
+        raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
+                        "least 3 (raise --num_worker_trial)")
+    check_weight_files(model_cfg)
+    atomic.check_writable(cfg.log_dir)
+    base = train_logs.log_base(cfg, env_cfg)
+    if cfg.resume:
+        checkpoint.load(base + CHECKPOINT, "train.py", run_settings(cfg, model_cfg, env_cfg))
+        return
+    existing = [base + s for s in (*train_logs.LAYOUTS, CHECKPOINT) if os.path.exists(base + s)]
+    if existing:
+        raise UserError(f"{existing[0]}: a run with these settings exists; pass --resume to continue it, "
+                        "or move its files or choose another --log_dir")
+
+
 class _GlobalRNGPickler(pickle.Pickler):
     """Pickles numpy's global RandomState as a reference, so a restored pycma object samples from
     the live global generator (whose state is saved separately) and not from a private copy."""
@@ -221,167 +263,182 @@ def _global_rng():
     return np.random.mtrand._rand
 
 
-def save_checkpoint(path, state):
-    buf = io.BytesIO()
-    _GlobalRNGPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
-    atomic.write_bytes(path, buf.getvalue())
+class Run:
+    """A training run's record: the optimizer and `state`, from which the five logs are written.
+
+    The checkpoint is written before the logs at each step, so a kill at any instant leaves a
+    checkpoint that --resume continues (rewriting the logs from it), and a generation whose
+    evaluation was cut short resumes with that evaluation, not with the generation again."""
+
+    def __init__(self, cfg, model_cfg, env_cfg, num_params):
+        self.cfg, self.base = cfg, train_logs.log_base(cfg, env_cfg)
+        self.settings = run_settings(cfg, model_cfg, env_cfg)
+        self.tb = None
+        if cfg.resume:
+            saved = checkpoint.load(self.base + CHECKPOINT, "train.py", self.settings)
+            # pycma's strategy object has no plain-value form: the one pickle checkpoints hold
+            self.es = pickle.loads(saved.pop("es"))
+            checkpoint.set_np_random_state(saved.pop("np_random"))
+            self.state = {k: saved[k] for k in STATE_KEYS}
+            self.write_logs()
+            print(f"resuming {self.base} after generation {self.state['t']}"
+                  + (" (its evaluation first)" if self.state["pending_eval"] else ""), flush=True)
+        else:
+            self.es = make_es(cfg, num_params)
+            np.random.seed(cfg.seed_start)  # the original's Seeder, seeded after the optimizer was built
+            self.state = dict(t=0, pending_eval=False, elapsed=0, history=[], history_best=[], eval_log=[],
+                              current_param=None, best_reward_eval=0, best_params_eval=None, max_len=-1, env_steps=0)
+        self.start_time = int(time.time()) - self.state["elapsed"]
+        self.purge_step = self.state["t"] + 1  # a resumed run replaces TensorBoard's points after its checkpoint
+
+    def seconds(self):
+        return int(time.time()) - self.start_time
+
+    def finished(self):
+        return not self.state["pending_eval"] and 0 < self.cfg.max_generations <= self.state["t"]
+
+    def save(self):
+        """Checkpoint, then the logs: the checkpoint is the record the logs are made from."""
+        self.state["elapsed"] = self.seconds()
+        buf = io.BytesIO()
+        _GlobalRNGPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(self.es)
+        checkpoint.save(self.base + CHECKPOINT, "train.py", self.settings, es=buf.getvalue(),
+                        np_random=checkpoint.np_random_state(), **self.state)
+        self.write_logs()
+
+    def write_logs(self):
+        s = self.state
+        logs = {".json": [s["current_param"]], ".hist.json": s["history"]}
+        if s["eval_log"]:
+            logs.update({".log.json": s["eval_log"], ".best.json": [s["best_params_eval"], s["best_reward_eval"]],
+                         ".hist_best.json": s["history_best"]})
+        for suffix, content in logs.items():
+            train_logs.write(self.base, suffix, content)
+
+    def scalars(self, prefix, values):
+        """TensorBoard scalars of generation t (the writer is made on first use: a run that fails
+        before its first generation leaves no folder behind)."""
+        if self.tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(os.path.join(self.cfg.log_dir, "tensorboard", os.path.basename(self.base)),
+                                    purge_step=self.purge_step)
+            self.tb.add_text("config", "  \n".join(f"{k}: {v}" for k, v in self.settings.items()))
+        for name, value in values.items():
+            self.tb.add_scalar(f"{prefix}/{name}", value, self.state["t"])
+        self.tb.flush()
 
 
-def load_checkpoint(path, settings):
-    try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no checkpoint to resume (run without --resume to start)") from None
-    except Exception as e:
-        raise UserError(f"{path}: not a train.py checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(state, dict) or "settings" not in state:
-        raise UserError(f"{path}: not a train.py checkpoint")
-    changed = [k for k in settings if state["settings"].get(k) != settings[k]]
-    if changed:
-        raise UserError(f"{path}: written with other settings ({', '.join(changed)}); resume needs the same ones")
-    return state
+def run_generation(run, workers):
+    """Sample, evaluate and tell one generation; record its history row. Returns its env steps."""
+    cfg, es, state = run.cfg, run.es, run.state
+    population = cfg.num_worker * cfg.num_worker_trial
+    solutions = es.ask()
+    seeds = np.random.randint(np.int32(2**31 - 1), size=population // 2 if cfg.antithetic else population).tolist()
+    if cfg.antithetic:
+        seeds = seeds + seeds
+    reward_list, time_list = workers.evaluate(seeds, solutions, max_len=state["max_len"])
+    es.tell(reward_list)
+
+    t = state["t"] + 1
+    mean_time_step, max_time_step = trunc2(np.mean(time_list)), trunc2(np.max(time_list))
+    row = HistoryRow(t, run.seconds(), trunc2(np.mean(reward_list)), trunc2(np.min(reward_list)),
+                     trunc2(np.max(reward_list)), trunc2(np.std(reward_list)), int(es.rms_stdev() * 100000) / 100000.0,
+                     mean_time_step + 1.0, int(max_time_step) + 1)
+    steps = float(np.sum((np.asarray(time_list) + 1) * cfg.num_episode))
+    state.update(t=t, pending_eval=t % cfg.eval_steps == 0, history=state["history"] + [list(row)],
+                 current_param=np.array(es.current_param()).round(4).tolist(),
+                 max_len=2 * int(mean_time_step + 1.0) if cfg.cap_time else -1, env_steps=state["env_steps"] + steps)
+    if t == 1:
+        state["best_reward_eval"] = row.mean  # the original's first "prev"
+    run.save()
+    run.scalars("charts", dict(reward_mean=row.mean, reward_max=row.max, reward_min=row.min, reward_std=row.std,
+                               rms_stdev=row.rms_stdev, mean_timesteps=row.mean_steps))
+    return steps
 
 
-def run_settings(cfg, model_cfg, env_cfg):
-    """The settings a resumed run must share with the run it continues."""
-    t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir")}
-    return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
-            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items()}}
+def evaluate_mean(run, workers):
+    """The original's evaluation of current_param on seeds 0..popsize-1; best.json keeps the best.
+    Returns (its mean reward, its env steps)."""
+    cfg, state = run.cfg, run.state
+    population = cfg.num_worker * cfg.num_worker_trial
+    params, prev_best = state["current_param"], state["best_reward_eval"]
+    eval_rewards, eval_times = workers.evaluate(np.arange(population), [np.array(params)] * population, train_mode=0)
+    reward_eval = float(np.mean(eval_rewards))
+    state["eval_log"] = state["eval_log"] + [[state["t"], reward_eval, params]]
+    if len(state["eval_log"]) == 1 or reward_eval > prev_best:
+        state["best_reward_eval"], state["best_params_eval"] = reward_eval, params
+    elif cfg.retrain:
+        print(f"reset to previous best params, where best_reward_eval = {prev_best}", flush=True)
+        run.es.set_mu(state["best_params_eval"])
+    state["history_best"] = state["history_best"] + [[state["t"], run.seconds(), "improvement", reward_eval - prev_best,
+                                                      "curr", reward_eval, "prev", prev_best,
+                                                      "best", state["best_reward_eval"]]]
+    steps = float(np.sum((np.asarray(eval_times) + 1) * cfg.num_episode))
+    state.update(pending_eval=False, env_steps=state["env_steps"] + steps)
+    run.save()
+    run.scalars("eval", dict(reward=reward_eval, best_reward=state["best_reward_eval"]))
+    return reward_eval, steps
 
 
-def trunc2(x):
-    """The original's int(x * 100) / 100 (truncation to 2 decimals)."""
-    return int(x * 100) / 100.0
-
-
-def master(cfg, model_cfg, env_cfg, resume=False):
-    """Rank 0: the original's master loop, plus checkpoints, resume and a stop after max_generations."""
+def master(cfg, model_cfg, env_cfg):
+    """Rank 0: the original's master loop, as the steps of a generation: sample and tell, every
+    eval_steps generations evaluate the mean, checkpoint and log after each; stop after
+    max_generations."""
     from model import param_count
 
-    population = cfg.num_worker * cfg.num_worker_trial
-    base = os.path.join(cfg.log_dir, f"{env_cfg.env_name}.{cfg.optimizer}.{cfg.num_episode}.{population}")
-    checkpoint_path = base + ".checkpoint.pkl"
     num_params = param_count(model_cfg.exp_mode)
-    settings = run_settings(cfg, model_cfg, env_cfg)
-    atomic.check_writable(cfg.log_dir)
-    for path in (model_cfg.vae_path, model_cfg.rnn_path):
-        if not os.path.isfile(path):
-            raise UserError(f"{path}: no such file (the workers load it)")
-
-    if resume:
-        state = load_checkpoint(checkpoint_path, settings)
-        es = state["es"]
-        np.random.set_state(state["np_random"])
-        print(f"resuming {base} after generation {state['t']}", flush=True)
-    else:
-        existing = [base + s for s in LOGS + (".checkpoint.pkl",) if os.path.exists(base + s)]
-        if existing:
-            raise UserError(f"{existing[0]}: a run with these settings exists; pass --resume to continue it, "
-                            "or move its files or choose another --log_dir")
-        es = make_es(cfg, num_params)
-        np.random.seed(cfg.seed_start)  # the original's Seeder, seeded after the optimizer was built
-        state = dict(settings=settings, t=0, elapsed=0, history=[], history_best=[], eval_log=[],
-                     best_reward_eval=0, best_params_eval=None, max_len=-1)
-    print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {population}, {cfg.num_worker} workers, "
-          f"{cfg.num_worker_trial} trial(s) each, {cfg.num_episode} episode(s) per solution", flush=True)
-
-    from torch.utils.tensorboard import SummaryWriter
-
-    tb = SummaryWriter(os.path.join(cfg.log_dir, "tensorboard", os.path.basename(base)), purge_step=state["t"] + 1)
+    run = Run(cfg, model_cfg, env_cfg, num_params)
     workers = Workers(cfg, num_params)
-    if state["t"]:
-        workers.hint = f"; generation {state['t']} is checkpointed: rerun with --resume to continue"
-    start_time = int(time.time()) - state["elapsed"]
-    history, history_best, eval_log = state["history"], state["history_best"], state["eval_log"]
-    t = state["t"]
-    while cfg.max_generations == 0 or t < cfg.max_generations:
-        t += 1
-        gen_start, master_cpu = time.monotonic(), time.process_time()
-        solutions = es.ask()
-        if cfg.antithetic:
-            seeds = np.random.randint(np.int32(2**31 - 1), size=population // 2).tolist()
-            seeds = seeds + seeds
-        else:
-            seeds = np.random.randint(np.int32(2**31 - 1), size=population).tolist()
-        reward_list, time_list = workers.evaluate(seeds, solutions, max_len=state["max_len"])
-        es.tell(reward_list)
-
-        mean_time_step = trunc2(np.mean(time_list))
-        max_time_step = trunc2(np.max(time_list))
-        curr_time = int(time.time()) - start_time
-        h = (t, curr_time, trunc2(np.mean(reward_list)), trunc2(np.min(reward_list)), trunc2(np.max(reward_list)),
-             trunc2(np.std(reward_list)), int(es.rms_stdev() * 100000) / 100000.0, mean_time_step + 1.0,
-             int(max_time_step) + 1)
-        state["max_len"] = 2 * int(mean_time_step + 1.0) if cfg.cap_time else -1
-        history.append(h)
-        atomic.save_json(base + ".json", [np.array(es.current_param()).round(4).tolist()],
-                         sort_keys=True, indent=2, separators=(",", ": "))
-        atomic.save_json(base + ".hist.json", history, sort_keys=False, indent=0, separators=(",", ":"))
-        steps = float(np.sum((time_list + 1) * cfg.num_episode))
-
-        if t == 1:
-            state["best_reward_eval"] = h[2]
-        if t % cfg.eval_steps == 0:
-            prev_best = state["best_reward_eval"]
-            params = np.array(es.current_param()).round(4)
-            eval_rewards, eval_times = workers.evaluate(np.arange(population), [params] * population, train_mode=0)
-            steps += float(np.sum((eval_times + 1) * cfg.num_episode))
-            reward_eval = float(np.mean(eval_rewards))
-            params = params.tolist()
-            improvement = reward_eval - prev_best
-            eval_log.append([t, reward_eval, params])
-            atomic.save_json(base + ".log.json", eval_log)
-            if len(eval_log) == 1 or reward_eval > prev_best:
-                state["best_reward_eval"], state["best_params_eval"] = reward_eval, params
-            elif cfg.retrain:
-                print(f"reset to previous best params, where best_reward_eval = {prev_best}", flush=True)
-                es.set_mu(state["best_params_eval"])
-            atomic.save_json(base + ".best.json", [state["best_params_eval"], state["best_reward_eval"]],
-                             sort_keys=True, indent=0, separators=(",", ": "))
-            curr_time = int(time.time()) - start_time
-            history_best.append([t, curr_time, "improvement", improvement, "curr", reward_eval, "prev", prev_best,
-                                 "best", state["best_reward_eval"]])
-            atomic.save_json(base + ".hist_best.json", history_best, sort_keys=False, indent=0, separators=(",", ":"))
-            tb.add_scalar("eval/reward", reward_eval, t)
-            tb.add_scalar("eval/best_reward", state["best_reward_eval"], t)
-
-        state.update(t=t, elapsed=int(time.time()) - start_time, es=es, np_random=np.random.get_state())
-        save_checkpoint(checkpoint_path, state)
-        workers.hint = f"; generation {t} is checkpointed: rerun with --resume to continue"
-
+    print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {cfg.num_worker * cfg.num_worker_trial}, "
+          f"{cfg.num_worker} workers, {cfg.num_worker_trial} trial(s) each, {cfg.num_episode} episode(s) per solution, "
+          f"{num_params} parameters; np.random seeded with --seed_start {cfg.seed_start}", flush=True)
+    while not run.finished():
+        if run.state["t"]:
+            workers.hint = f"; generation {run.state['t']} is checkpointed: rerun with --resume to continue"
+        gen_start, master_cpu, steps, reward_eval = time.monotonic(), time.process_time(), 0.0, None
+        if not run.state["pending_eval"]:
+            steps += run_generation(run, workers)
+        if run.state["pending_eval"]:
+            reward_eval, eval_steps = evaluate_mean(run, workers)
+            steps += eval_steps
         seconds = time.monotonic() - gen_start
-        best = f"{state['best_reward_eval']:.2f}" if eval_log else "-"
-        print(f"gen {t}  reward mean {h[2]:.2f} max {h[4]:.2f} min {h[3]:.2f} std {h[5]:.2f}  rms_stdev {h[6]:.5f}  "
-              f"best eval {best}" + (f" (this eval {reward_eval:.2f})" if t % cfg.eval_steps == 0 else "") +
-              f"  {steps / seconds:.0f} env steps/s  {seconds:.1f} s (master CPU {time.process_time() - master_cpu:.2f} s)",
-              flush=True)
-        for name, value in (("reward_mean", h[2]), ("reward_max", h[4]), ("reward_min", h[3]), ("reward_std", h[5]),
-                            ("rms_stdev", h[6]), ("mean_timesteps", h[7])):
-            tb.add_scalar(f"charts/{name}", value, t)
-        tb.add_scalar("perf/env_steps_per_second", steps / seconds, t)
-        tb.flush()
-    tb.close()
+        run.scalars("charts", dict(env_steps_per_second=steps / seconds, env_steps=run.state["env_steps"]))
+        print_generation(run, reward_eval, steps / seconds, seconds, time.process_time() - master_cpu)
+    if run.tb is not None:
+        run.tb.close()
     workers.stop()
 
 
+def print_generation(run, reward_eval, steps_per_second, seconds, master_cpu):
+    h = HistoryRow(*run.state["history"][-1])
+    best = f"{run.state['best_reward_eval']:.2f}" if run.state["eval_log"] else "-"
+    this_eval = f" (this eval {reward_eval:.2f})" if reward_eval is not None else ""
+    print(f"gen {h.gen}  reward mean {h.mean:.2f} max {h.max:.2f} min {h.min:.2f} std {h.std:.2f}  "
+          f"rms_stdev {h.rms_stdev:.5f}  best eval {best}{this_eval}  {steps_per_second:.0f} env steps/s  "
+          f"{seconds:.1f} s (master CPU {master_cpu:.2f} s)", flush=True)
+
+
 def main():
-    cfg, model_cfg, env_cfg, resume = parse_args()
+    cfg, model_cfg, env_cfg = config.parse(TrainConfig, ModelConfig, EnvConfig, description=__doc__.split("\n\n")[0])
+    if mpi.size == 1 and not os.environ.get("IN_MPI"):
+        preflight(cfg, model_cfg, env_cfg)  # refuse before starting MPI
     status = mpi.fork(cfg.num_worker + 1)
     if status is not None:  # we were the launcher: mpiexec ran the job
         if status not in (0, 2, 130):
-            raise UserError(f"the MPI job failed (mpiexec exit status {status}: an MPI process died or was killed, "
-                            "see above); rerun with --resume to continue from the last finished generation")
+            raise UserError(f"the MPI job failed (mpiexec exit status {status}: an MPI process died or was killed); "
+                            "rerun with --resume to continue from the last finished generation")
         sys.exit(status)
     if mpi.size != cfg.num_worker + 1:
         raise UserError(f"-n {cfg.num_worker} needs {cfg.num_worker + 1} MPI processes (mpiexec -n "
                         f"{cfg.num_worker + 1}), found {mpi.size}")
+    preflight(cfg, model_cfg, env_cfg)  # every rank, so that a refusal ends the job without MPI_Abort
     import torch
 
-    torch.set_num_threads(1)
     if mpi.rank == 0:
+        torch.set_num_threads(1)
         try:
-            master(cfg, model_cfg, env_cfg, resume)
+            master(cfg, model_cfg, env_cfg)
         except BaseException as e:  # the workers wait for packets forever: take the job down
             if not (isinstance(e, SystemExit) and not e.code):
                 message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
@@ -395,8 +452,11 @@ def main():
                 os._exit(code)  # MPICH's Abort may return to the caller before the launcher ends the job
             raise
     else:
+        from model import set_torch_for_acting
+
+        set_torch_for_acting(model_cfg.envs_per_worker)
         worker(cfg, model_cfg, env_cfg)
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -13,15 +13,10 @@ import pytest
 
 from conftest import MPIEXEC, REPO, run_script
 from train import decode_result_packet, decode_solution_packet, encode_result_packet, encode_solution_packets
+from train_logs import LAYOUTS
 
 TINY = ["--config", "smoke", "--max_episode_length", "20", "--max_generations", "4"]  # 2 workers x 2 trials
 BASE = "carracing.cma.1.4"
-# json.dump options of the original train.py, per log file
-LAYOUTS = {".json": dict(sort_keys=True, indent=2, separators=(",", ": ")),
-           ".hist.json": dict(sort_keys=False, indent=0, separators=(",", ":")),
-           ".hist_best.json": dict(sort_keys=False, indent=0, separators=(",", ":")),
-           ".best.json": dict(sort_keys=True, indent=0, separators=(",", ": ")),
-           ".log.json": dict()}
 
 
 @pytest.fixture(scope="module")
@@ -89,31 +84,52 @@ def test_original_logs_use_these_layouts(tf_models):
         assert json.dumps(json.loads(text), **LAYOUTS[suffix]) == text, suffix
 
 
-def test_resume_after_a_kill_reproduces_the_logs(workdir, full_run):
+def kill_when(cmd, cwd, ready):
+    """Start `cmd` in its own process group and SIGKILL the group as soon as `ready()` holds."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.time() + 120
+    while not ready() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ready(), "the run ended before the instant it was to be killed at"
+
+
+def test_kills_at_several_instants_resume_to_the_same_logs(workdir, full_run):
+    """SIGKILL right after generation 1's checkpoint, inside generation 2's evaluation and in
+    generation 3; then a kill between a checkpoint and its logs (the logs removed by hand).
+    Each time --resume continues, and the logs end as the uninterrupted run's."""
+    folder = workdir / "killed"
     cmd = [MPIEXEC, "-n", "3", sys.executable, str(REPO / "train.py"), *TINY, "--log_dir", "killed"]
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    try:
-        for line in proc.stdout:
-            if line.startswith("gen 2 "):
-                break
-        else:
-            pytest.fail("the run ended before generation 2")
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    hist = json.loads((workdir / "killed" / (BASE + ".hist.json")).read_text())
-    assert len(hist) in (2, 3)  # killed mid-run
-    fresh = run_script("train.py", *TINY, "--log_dir", "killed", cwd=workdir, mpi=3, check=False)
+    rows = lambda suffix: len(json.loads((folder / (BASE + suffix)).read_text())) if (folder / (BASE + suffix)).exists() else 0  # noqa: E731
+    ckpt = folder / (BASE + ".checkpoint.pt")
+    kill_when(cmd, workdir, ckpt.exists)
+    fresh = run_script("train.py", *TINY, "--log_dir", "killed", cwd=workdir, check=False)
     assert fresh.returncode == 2 and "pass --resume" in fresh.stderr  # never clobbers a run
-    out = run_script("train.py", *TINY, "--log_dir", "killed", "--resume", cwd=workdir, mpi=3).stdout
-    assert "resuming" in out
-    resumed, full = load_logs(workdir / "killed"), load_logs(full_run)
-    drop_seconds = lambda rows: [row[:1] + row[2:] for row in rows]
+    kill_when(cmd + ["--resume"], workdir, lambda: rows(".hist.json") == 2 and rows(".log.json") == 0)
+    kill_when(cmd + ["--resume"], workdir, lambda: rows(".hist.json") == 3)
+    for suffix in (".json", ".hist.json", ".log.json", ".best.json", ".hist_best.json"):
+        (folder / (BASE + suffix)).unlink()
+    out = run_script("train.py", *TINY, "--log_dir", "killed", "--resume", cwd=workdir).stdout
+    assert "resuming" in out and out.count("gen 4 ") == 1
+    resumed, full = load_logs(folder), load_logs(full_run)
+    drop_seconds = lambda rows: [row[:1] + row[2:] for row in rows]  # noqa: E731
     for suffix in (".hist.json", ".hist_best.json"):
         assert drop_seconds(resumed[suffix]) == drop_seconds(full[suffix]), suffix
     for suffix in (".json", ".best.json", ".log.json"):
         assert resumed[suffix] == full[suffix], suffix
+
+
+def test_refusals_come_before_mpi_and_leave_nothing(workdir, tmp_path):
+    log = tmp_path / "log"
+    proc = run_script("train.py", *TINY, "--log_dir", log, "--resume", cwd=workdir, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(
+        "carracing.cma.1.4.checkpoint.pt: no checkpoint to resume from (run without --resume to start)")
+    proc = run_script("train.py", *TINY, "--log_dir", log, "--vae_path", tmp_path / "none.json", cwd=workdir,
+                      check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "none.json: no such file" in proc.stderr
+    assert "Abort" not in proc.stderr and not log.exists() and os.listdir(tmp_path) == []
 
 
 def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
@@ -128,6 +144,12 @@ def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
     assert len(errors) == 1, proc.stderr
     assert len(errors) == 1 and "worker" in errors[0] and "vae.json: not a weight JSON file" in errors[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_a_population_pycma_cannot_sample_is_refused(workdir, tmp_path):
+    proc = run_script("train.py", *TINY, "-t", "1", "--log_dir", tmp_path / "log", cwd=workdir, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == \
+        "train.py: error: -n 2 -t 1: population 2, but cma needs at least 3 (raise --num_worker_trial)"
 
 
 def test_wrong_process_count_and_missing_weights_are_user_errors(workdir, tmp_path):
