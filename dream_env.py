@@ -28,31 +28,13 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
-import tfjson
 from cli import UserError
 from config import DreamConfig
+from tfjson import load_initial_z
 from rnn.rnn import mdn_step, rnn_init_state, sample_z
 
 SCREEN_X, SCREEN_Y = 64, 64
 FACTOR = 8  # the original's display upscale
-INITIAL_Z_SCALE = 10000.0  # initial_z.json stores trunc(value * 10000)
-
-
-def load_initial_z(path, z_size=32):
-    """The entries of an initial_z.json, as a list of (mu, logvar) float64 arrays (z_size,).
-
-    The file is [[mu of entry 0, mu of entry 1, ...], [logvar of entry 0, ...]] of integers
-    value * 10000; the original's file has 1 entry, rnn_train.py writes up to 1000.
-    """
-    data = tfjson.read(path, "an initial_z JSON file")
-    try:
-        mu, logvar = (np.array(part, dtype=np.float64) for part in data)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: expected [mu list, logvar list] of numbers") from None
-    if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[0] == 0 or mu.shape[1] != z_size:
-        raise UserError(f"{path}: expected [mu list, logvar list] of equally many entries of {z_size} numbers, "
-                        f"found shapes {mu.shape} and {logvar.shape}")
-    return list(zip(mu / INITIAL_Z_SCALE, logvar / INITIAL_Z_SCALE))
 
 
 class CarRacingDream:

@@ -21,16 +21,17 @@ import os
 import random
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 import atomic
 import config
 from cli import UserError, run
 from config import DreamConfig, ModelConfig
-from dream_env import CarRacingDream, load_initial_z, make_env
+from dream_env import CarRacingDream, make_env
+from tfjson import load_initial_z
 from env import has_display
-from model import GifWriter, make_model
+from media import GifWriter
+from model import make_model, set_torch_for_acting
 
 
 def dream(model, env, max_len, record=None, show=False):
@@ -57,7 +58,7 @@ def dream_gif(model, path, temperature=DreamConfig.temperature, frames=300, seed
     cfg = DreamConfig(initial_z_path=initial_z_path, temperature=temperature, max_frames=frames)
     env = make_env(model.env_name, model, seed=seed, cfg=cfg)
     atomic.check_writable(os.path.dirname(path) or ".")
-    with GifWriter(path) as record:
+    with GifWriter(path, caption=f"dream of M at temperature {temperature:g}") as record:
         steps = dream(model, env, frames, record=record)
     return (steps + 1) // 2
 
@@ -74,7 +75,7 @@ def main():
                                                  "without a display dream.gif is written when not given")
     args = p.parse_args()
     cfg, dream_cfg = config.from_args(args, ModelConfig, DreamConfig)
-    torch.set_num_threads(1)
+    set_torch_for_acting(1)
 
     the_seed = args.seed_option if args.seed_option is not None else args.seed
     if the_seed is None:
@@ -101,7 +102,7 @@ def main():
     env.seed(the_seed)
 
     if gif:
-        with GifWriter(gif) as record:
+        with GifWriter(gif, caption=f"dream of M at temperature {dream_cfg.temperature:g}") as record:
             steps = dream(model, env, cfg.max_episode_length, record=record, show=show)
     else:
         steps = dream(model, env, cfg.max_episode_length, show=show)

@@ -74,7 +74,7 @@ class CarRacingWrapper(CarRacing):
     """Gymnasium's CarRacing with processed 64x64 observations and the gym 0.9.4 API (see module doc).
 
     The parent's step draws the 96x96 frame with `_render("state_pixels")`; that one mode goes
-    to `renderer` (renderer.py: "fast" is pixel-identical to Gymnasium's and ~3.5x cheaper).
+    to `renderer` (renderer.py; "fast" is pixel-identical to Gymnasium's and cheaper).
     """
 
     def __init__(self, full_episode=False, render_mode=None, lap_complete_percent=EnvConfig.lap_complete_percent,
@@ -98,6 +98,10 @@ class CarRacingWrapper(CarRacing):
         if mode == "state_pixels":
             return self.renderer.state_pixels(self)
         return super()._render(mode)
+
+    def full_frame(self):
+        """The full-size (400 x 600) RGB image of the current state, as in the env's window."""
+        return self._render("rgb_array")
 
     def step(self, action):
         frame, reward, terminated, truncated, info = super().step(None if action is None else np.asarray(action))
@@ -123,6 +127,12 @@ def make_env(env_name="carracing", seed=-1, render_mode=False, full_episode=Fals
     if seed >= 0:
         env.seed(seed)
     return env
+
+
+def env_from_config(cfg, seed=-1, render_mode=False, full_episode=False):
+    """`make_env` with every option of an EnvConfig."""
+    return make_env(cfg.env_name, seed=seed, render_mode=render_mode, full_episode=full_episode,
+                    lap_complete_percent=cfg.lap_complete_percent, renderer=cfg.renderer, approx_scale=cfg.approx_scale)
 
 
 def main():

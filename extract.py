@@ -32,14 +32,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from mpi4py import MPI
 from tqdm import tqdm
 
 import atomic
+import controller
 import mpi
 from cli import UserError, run
 from config import EnvConfig, ExtractConfig, RNNConfig, VAEConfig, parse
-from env import SCREEN_X, SCREEN_Y, make_env
+from env import SCREEN_X, SCREEN_Y, env_from_config
 from episodes import array_header
 
 SEED_MODULUS = 2**31 - 1
@@ -63,15 +63,12 @@ def random_controller(rs):
     """
     z_size, h_size = VAEConfig().z_size, RNNConfig().rnn_size
     s = rs.rand() * 0.01
-    params = rs.standard_cauchy(3 + (z_size + h_size) * 3) * s
-    bias, weight = params[:3], params[3:].reshape(z_size + h_size, 3)
+    params = rs.standard_cauchy(controller.param_count(z_size + h_size)) * s
+    ((weight, bias),) = controller.layers(params, z_size + h_size)
     w_z = weight[:z_size]  # h = 0, so W's h rows never contribute
 
     def act():
-        a = np.tanh(rs.randn(z_size) @ w_z + bias)
-        a[1] = (a[1] + 1.0) / 2.0
-        a[2] = np.clip(a[2], 0.0, 1.0)
-        return a
+        return controller.env_action(np.tanh(rs.randn(z_size) @ w_z + bias))
 
     return act
 
@@ -127,8 +124,8 @@ class Progress:
 
     def _drain(self):
         """Receive every progress message already arrived; whether there was any."""
-        status, got = MPI.Status(), False
-        while mpi.comm.iprobe(source=MPI.ANY_SOURCE, tag=PROGRESS_TAG, status=status):
+        status, got = mpi.MPI.Status(), False
+        while mpi.comm.iprobe(source=mpi.MPI.ANY_SOURCE, tag=PROGRESS_TAG, status=status):
             frames, finished = mpi.comm.recv(source=status.Get_source(), tag=PROGRESS_TAG)
             self.bar.update(frames)
             self.finished += finished
@@ -175,9 +172,7 @@ def main():
     mpi.wait(mpi.comm.Iallreduce(counts, totals))
     progress = Progress(total=totals.sum() * cfg.max_frames, initial=totals[1] * cfg.max_frames)
 
-    envs = [make_env(env_cfg.env_name, render_mode=False, full_episode=True,
-                     lap_complete_percent=env_cfg.lap_complete_percent, renderer=env_cfg.renderer,
-                     approx_scale=env_cfg.approx_scale) for _ in range(min(cfg.envs_per_worker, max(len(todo), 1)))]
+    envs = [env_from_config(env_cfg, full_episode=True) for _ in range(min(cfg.envs_per_worker, max(len(todo), 1)))]
     with ThreadPoolExecutor(max_workers=1) as saver:  # compress and write while the next episodes run
         saving = None
         for start in range(0, len(todo), len(envs)):

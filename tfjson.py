@@ -1,5 +1,6 @@
 """The original's JSON files: `read` for any of them (vae.json, rnn.json, initial_z.json, a
-controller), and the quantized weight format shared by the VAE (vae.json) and the MDN-RNN (rnn.json).
+controller), the quantized weight format shared by the VAE (vae.json) and the MDN-RNN
+(rnn.json), and initial_z.json (`save_initial_z`, `load_initial_z`).
 
 A file is one JSON list holding one nested list per TF trainable variable, in creation order
 and TF layout, each value stored as the integer round(weight * 10000). The original writes it
@@ -76,3 +77,28 @@ def load(path, shapes):
             raise UserError(f"{path}: array {i} has shape {a.shape}, expected {tuple(shape)}")
         arrays.append((a / SCALE).astype(np.float32))
     return arrays
+
+
+NUM_INITIAL_Z = 1000  # initial_z.json holds the first frames of the first 1000 episodes
+
+
+def save_initial_z(path, mu, logvar):
+    """initial_z.json: frame-0 [mu list, logvar list] of the first 1000 episodes of (N, T, z)
+    series arrays, as trunc(value * 1e4) integers."""
+    def ints(a):  # the original's float16 * 10000 ran in float32 (old NumPy value-based casting)
+        return (a[:NUM_INITIAL_Z, 0, :].astype(np.float32) * np.float32(SCALE)).astype(np.int64).tolist()
+    atomic.save_json(path, [ints(mu), ints(logvar)], sort_keys=True, indent=0, separators=(",", ": "))
+
+
+def load_initial_z(path, z_size=32):
+    """The entries of an initial_z.json, as a list of (mu, logvar) float64 arrays (z_size,).
+    The original's file has 1 entry, rnn_train.py writes up to 1000."""
+    data = read(path, "an initial_z JSON file")
+    try:
+        mu, logvar = (np.array(part, dtype=np.float64) for part in data)
+    except (TypeError, ValueError):
+        raise UserError(f"{path}: expected [mu list, logvar list] of numbers") from None
+    if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[0] == 0 or mu.shape[1] != z_size:
+        raise UserError(f"{path}: expected [mu list, logvar list] of equally many entries of {z_size} numbers, "
+                        f"found shapes {mu.shape} and {logvar.shape}")
+    return list(zip(mu / SCALE, logvar / SCALE))

@@ -44,7 +44,10 @@ import torch  # noqa: E402
 import env as env_module  # noqa: E402
 from config import EnvConfig, ModelConfig  # noqa: E402
 from env import make_env  # noqa: E402
-from model import Model, simulate, simulate_batch  # noqa: E402
+import controller  # noqa: E402
+import lockstep  # noqa: E402
+from env import env_from_config  # noqa: E402
+from model import Model, set_torch_for_acting, simulate  # noqa: E402
 from rnn.rnn import MDNRNN, hps_sample  # noqa: E402
 from vae.vae import ConvVAE  # noqa: E402
 
@@ -121,6 +124,7 @@ def solutions(model, n):
 
 def one_env(model, sols, steps):
     """(steps, CPU s, wall s) of simulate, one solution after another, one episode each."""
+    set_torch_for_acting(1)
     model.make_env()
     n, cpu, wall = 0, time.process_time(), time.perf_counter()
     for i, sol in enumerate(sols):
@@ -130,10 +134,12 @@ def one_env(model, sols, steps):
     return n, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def batched(model, sols, steps, k):
+def batched(model, sols, steps, k, envs=None):
+    envs = envs or [env_from_config(model.env_cfg) for _ in range(k)]
+    set_torch_for_acting(k)
     n, cpu, wall = 0, time.process_time(), time.perf_counter()
-    results = simulate_batch(model, sols, list(range(len(sols))), num_episode=1, num_envs=k, train_mode=True,
-                             max_len=steps)
+    results = lockstep.simulate_batch(model, envs, sols, list(range(len(sols))), num_episode=1, train_mode=True,
+                                      max_len=steps)
     n = sum(t + 1 for _, t_list in results for t in t_list)
     return n, time.process_time() - cpu, time.perf_counter() - wall
 
@@ -141,9 +147,9 @@ def batched(model, sols, steps, k):
 def profile(model, sols, steps, k):
     """CPU seconds of each part of the batched path (instrumented: the wrappers add ~1 us a call)."""
     clock = Clock()
-    model.make_envs(k)
+    envs = [env_from_config(model.env_cfg) for _ in range(k)]
     originals = []
-    for e in model.envs[:k]:
+    for e in envs:
         originals.append((e, e.step, e.renderer.state_pixels))
         e.step = clock.wrap("env.step", e.step)
         e.renderer.state_pixels = clock.wrap("render", e.renderer.state_pixels)
@@ -151,19 +157,21 @@ def profile(model, sols, steps, k):
     env_module._process_frame = clock.wrap("_process_frame", process_frame)
     model.encode_frames = clock.wrap("VAE encode", model.encode_frames)
     model.rnn.step = clock.wrap("LSTM", model.rnn.step)
-    model.act_batch = clock.wrap("act_batch", model.act_batch)
+    act = controller.act
+    controller.act = clock.wrap("controller", act)
     try:
-        n, cpu, _ = batched(model, sols, steps, k)
+        n, cpu, _ = batched(model, sols, steps, k, envs)
     finally:
         env_module._process_frame = process_frame
-        del model.encode_frames, model.act_batch
+        controller.act = act
+        del model.encode_frames
         del model.rnn.step
         for e, step, render in originals:
             e.step, e.renderer.state_pixels = step, render
     c = clock.cpu
     parts = {"env physics (Box2D + CarRacing.step)": c["env.step"] - c["render"] - c["_process_frame"],
              "render (fast)": c["render"], "_process_frame (crop, bytescale, Pillow resize)": c["_process_frame"],
-             "VAE encode": c["VAE encode"], "LSTM step": c["LSTM"], "controller": c["act_batch"] - c["LSTM"]}
+             "VAE encode": c["VAE encode"], "LSTM step": c["LSTM"], "controller": c["controller"]}
     parts["rest (Python, batching, resets, z noise)"] = cpu - sum(parts.values())
     return n, cpu, parts
 

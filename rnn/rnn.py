@@ -269,14 +269,13 @@ def rnn_output_size(mode, hps=hps_sample):
 
 
 def rnn_output(state, z, mode):
-    """The controller's input: z followed by c and/or h of the state, as `mode` says."""
-    if mode == MODE_ZCH:
-        return np.concatenate([z, state.c[0], state.h[0]])
-    if mode == MODE_ZC:
-        return np.concatenate([z, state.c[0]])
-    if mode == MODE_ZH:
-        return np.concatenate([z, state.h[0]])
-    return z  # MODE_Z or MODE_Z_HIDDEN
+    """The controller's input: z followed by c and/or h of the state, as `mode` says. One agent:
+    z (32,) and a state of (1, rnn_size) arrays give (n,); a batch: z (K, 32) and a state of
+    (K, rnn_size) arrays or tensors give (K, n)."""
+    parts = {MODE_ZCH: (state.c, state.h), MODE_ZC: (state.c,), MODE_ZH: (state.h,)}.get(mode, ())  # else MODE_Z(_HIDDEN)
+    if np.ndim(z) == 1:
+        return np.concatenate([z, *(p[0] for p in parts)])
+    return np.concatenate([z, *(np.asarray(p) for p in parts)], axis=1)
 
 
 # --- temperature sampling ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Batched evaluation (model.simulate_batch, --envs_per_worker K): K lockstep envs give the
+"""Batched evaluation (lockstep.simulate_batch, --envs_per_worker K): K lockstep envs give the
 one-env path's tracks, the same results for every K, drop finished episodes from the batch,
 and train.py, model.py and extract.py give the same outputs for different K.
 
@@ -16,7 +16,10 @@ import torch
 from conftest import run_script
 from config import ModelConfig
 from env import make_env
-from model import Model, simulate, simulate_batch
+import controller
+from lockstep import simulate_batch
+from model import Model, simulate
+from rnn.rnn import rnn_output
 
 STEPS = 40
 
@@ -32,15 +35,20 @@ def model():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def envs():
+    return [make_env() for _ in range(4)]
+
+
 def solutions(model, n):
     rng = np.random.default_rng(2)
     return [rng.normal(size=model.param_count) * 0.3 for _ in range(n)]
 
 
-def record_resets(model):
+def record_resets(envs):
     """Wraps the batch envs' reset: returns {id(track generator): [track arrays in reset order]}."""
     seen = {}
-    for env in model.envs:
+    for env in envs:
         def reset(env=env, original=env.reset):
             obs = original()
             seen.setdefault(id(env.np_random), []).append(np.array(env.track))
@@ -58,31 +66,30 @@ def one_env_tracks(seed, n):
     return tracks
 
 
-def test_tracks_are_the_one_env_consecutive_tracks(model):
-    model.make_envs(3)
-    seen = record_resets(model)
-    simulate_batch(model, solutions(model, 2), [11, 12], num_episode=3, num_envs=3, train_mode=True, max_len=3)
+def test_tracks_are_the_one_env_consecutive_tracks(model, envs):
+    seen = record_resets(envs[:3])
+    simulate_batch(model, envs[:3], solutions(model, 2), [11, 12], num_episode=3, train_mode=True, max_len=3)
     assert len(seen) == 2  # one track generator per solution, shared by the envs running its episodes
     for tracks, seed in zip(seen.values(), (11, 12)):
         expected = one_env_tracks(seed, 3)
         assert len(tracks) == 3
         assert all(t.shape == e.shape and np.array_equal(t, e) for t, e in zip(tracks, expected))
         assert not np.array_equal(expected[0][:5], expected[1][:5])  # consecutive tracks differ
-    for env in model.envs:
+    for env in envs[:3]:
         del env.reset
 
 
-def test_k_envs_equal_one_env_after_another(model):
+def test_k_envs_equal_one_env_after_another(model, envs):
     sols = solutions(model, 3)
-    one = simulate_batch(model, sols, [5, 6, 5], num_episode=2, num_envs=1)
-    four = simulate_batch(model, sols, [5, 6, 5], num_episode=2, num_envs=4)
+    one = simulate_batch(model, envs[:1], sols, [5, 6, 5], num_episode=2)
+    four = simulate_batch(model, envs[:4], sols, [5, 6, 5], num_episode=2)
     for (r1, t1), (r4, t4) in zip(one, four):
         assert t1 == t4 == [STEPS - 1] * 2
         np.testing.assert_allclose(r4, r1, rtol=0, atol=1e-9)
     assert one[0][0] != one[2][0]  # another controller on the same tracks drives differently
 
 
-def test_same_results_as_simulate_when_z_has_no_noise(model):
+def test_same_results_as_simulate_when_z_has_no_noise(model, envs):
     """With logvar -> -inf, z = mu: the one-env `simulate` (the original's loop) and the batched
     path must then agree up to rounding, tracks and controller included."""
     bias = model.vae.enc_fc_log_var.bias
@@ -96,7 +103,7 @@ def test_same_results_as_simulate_when_z_has_no_noise(model):
             model.set_model_params(sol)
             model.make_env()
             expected.append(simulate(model, train_mode=True, render_mode=False, num_episode=2, seed=seed, max_len=25))
-        batched = simulate_batch(model, sols, [8, 9], num_episode=2, num_envs=4, train_mode=True, max_len=25)
+        batched = simulate_batch(model, envs[:4], sols, [8, 9], num_episode=2, train_mode=True, max_len=25)
     finally:
         with torch.no_grad():
             bias.copy_(saved)
@@ -105,10 +112,9 @@ def test_same_results_as_simulate_when_z_has_no_noise(model):
         np.testing.assert_allclose(rb, r1, rtol=0, atol=1e-9)
 
 
-def test_finished_episodes_leave_the_batch(model):
+def test_finished_episodes_leave_the_batch(model, envs):
     """Solution 0's episodes end after 10 steps (its envs report done): the batch shrinks from 3,
     the queued episode takes a free env, and the results equal one env at a time."""
-    model.make_envs(3)
     sols = solutions(model, 2)
     ends = {}
     sizes = []
@@ -118,7 +124,7 @@ def test_finished_episodes_leave_the_batch(model):
         sizes.append(len(frames))
         return encode(frames)
 
-    for env in model.envs:
+    for env in envs[:3]:
         def step(action, env=env, original=env.step):
             obs, reward, done, info = original(action)
             env.steps_done = getattr(env, "steps_done", 0) + 1
@@ -130,7 +136,7 @@ def test_finished_episodes_leave_the_batch(model):
             return obs
         env.step, env.reset = step, reset
 
-    import model as model_module
+    import lockstep as model_module
     real_np_random = model_module.seeding.np_random
 
     def tagged_np_random(seed):
@@ -142,13 +148,13 @@ def test_finished_episodes_leave_the_batch(model):
     model_module.seeding.np_random = tagged_np_random
     model.encode_frames = counting_encode
     try:
-        batched = simulate_batch(model, sols, [21, 22], num_episode=2, num_envs=3)
+        batched = simulate_batch(model, envs[:3], sols, [21, 22], num_episode=2)
         batch_sizes = sizes[:]
-        one = simulate_batch(model, sols, [21, 22], num_episode=2, num_envs=1)
+        one = simulate_batch(model, envs[:1], sols, [21, 22], num_episode=2)
     finally:
         model_module.seeding.np_random = real_np_random
         del model.encode_frames
-        for env in model.envs:
+        for env in envs[:3]:
             del env.step, env.reset
     # (0,0), (0,1), (1,0) start; at step 10 solution 0's end and (1,1) joins; (1,0) ends at 40, (1,1) at 50
     assert batch_sizes == [3] * 10 + [2] * 30 + [1] * 10
@@ -159,18 +165,20 @@ def test_finished_episodes_leave_the_batch(model):
 
 
 @pytest.mark.parametrize("mode", ["zh", "zch", "zc", "z", "z_hidden"])
-def test_act_batch_equals_get_action_row_by_row(mode):
-    """K controllers and LSTM states advanced together = each advanced alone by get_action."""
+def test_batched_step_equals_get_action_row_by_row(mode):
+    """K controllers and LSTM states advanced together (lockstep.py's step: features, one
+    controller call, one torch LSTM step) = each advanced alone by get_action (numpy LSTM)."""
     torch.manual_seed(0)
     m = Model(load_model=False, cfg=ModelConfig(exp_mode=mode))
     rng = np.random.default_rng(3)
     params = [rng.normal(size=m.param_count) * 0.2 for _ in range(3)]
     zs = rng.normal(size=(6, 3, 32))
-    layers = [m.controller_layers(p) for p in params]
-    stacked = [(np.stack([l[k][0] for l in layers]), np.stack([l[k][1] for l in layers])) for k in range(len(layers[0]))]
+    stacked = controller.stack([m.controller_layers(p) for p in params])
     state, batch_actions = m.rnn.initial_state(3), []
     for z in zs:
-        actions, state = m.act_batch(z, state, stacked)
+        actions = controller.act(rnn_output(state, z, m.exp_mode), stacked)
+        with torch.no_grad():
+            _, state = m.rnn.step(torch.from_numpy(np.concatenate([z, actions], 1).astype(np.float32)), state)
         batch_actions.append(actions)
     for row, p in enumerate(params):
         m.set_model_params(p)
@@ -181,11 +189,11 @@ def test_act_batch_equals_get_action_row_by_row(mode):
     assert np.ptp(np.array(batch_actions)[:, :, 0]) > 0.05  # the actions vary: rows are not trivially equal
 
 
-def test_z_noise_is_per_episode_and_global_rng_untouched(model):
+def test_z_noise_is_per_episode_and_global_rng_untouched(model, envs):
     state = np.random.get_state()
-    a = simulate_batch(model, solutions(model, 1), [3], num_episode=2, num_envs=2)
+    a = simulate_batch(model, envs[:2], solutions(model, 1), [3], num_episode=2)
     assert np.random.get_state()[1].tolist() == state[1].tolist()
-    b = simulate_batch(model, solutions(model, 1), [3], num_episode=2, num_envs=2)
+    b = simulate_batch(model, envs[:2], solutions(model, 1), [3], num_episode=2)
     assert a == b  # repeatable from the seed alone
 
 

@@ -12,7 +12,9 @@ import dream_model
 from cli import UserError, run
 from conftest import run_script
 from config import DreamConfig
-from dream_env import CarRacingDream, load_initial_z, make_env
+from dream_env import CarRacingDream, make_env
+from media import CAPTION_HEIGHT, captioned
+from tfjson import load_initial_z
 from dream_model import dream, dream_gif
 from model import Model
 from rnn.rnn import mdn_step, rnn_init_state, rnn_next_state
@@ -237,7 +239,9 @@ def test_dream_gif_headless(agent, paths, tmp_path):
     path = tmp_path / "out" / "dream.gif"
     n = dream_gif(agent, str(path), temperature=1.15, frames=7, seed=3, initial_z_path=str(paths["initial_z"]))
     gif = iio.imread(path)
-    assert n == 4 and gif.shape[:3] == (4, 256, 256)  # every 2nd of 7 frames, x4
+    assert n == 4 and gif.shape[:3] == (4, CAPTION_HEIGHT + 256, 256)  # every 2nd of 7 frames, x4, a caption above
+    caption = captioned(np.zeros((1, 256, 3), np.uint8), "dream of M at temperature 1.15")[:CAPTION_HEIGHT]
+    assert np.abs(gif[0, :CAPTION_HEIGHT, :, :3].astype(int) - caption).mean() < 8 and caption.max() > 200
     again = tmp_path / "again.gif"
     dream_gif(agent, str(again), temperature=1.15, frames=7, seed=3, initial_z_path=str(paths["initial_z"]))
     assert again.read_bytes() == path.read_bytes()
@@ -249,7 +253,7 @@ def test_cli_writes_gif_headless(vae_json, paths, tmp_path):
                       "--initial_z_path", paths["initial_z"], "--max_episode_length", 6, paths["params"], 3,
                       cwd=tmp_path)
     gif = iio.imread(tmp_path / "dream.gif")
-    assert gif.shape[:3] == (3, 256, 256)
+    assert gif.shape[:3] == (3, CAPTION_HEIGHT + 256, 256)
     assert "seed 3" in proc.stdout and "dream of 6 frames" in proc.stdout and "wrote dream.gif" in proc.stdout
 
 

@@ -1,7 +1,6 @@
 """The budget levers of the `small` preset (TrainConfig.no_reward_steps, train_renderer): a
 training episode ends after N steps without reward and never an evaluation; training renders
 with train_renderer and evaluations with --renderer; train.py runs with the small preset."""
-import dataclasses
 import json
 
 import numpy as np
@@ -11,8 +10,9 @@ import torch
 from config import EnvConfig, ModelConfig, TrainConfig, preset
 from conftest import run_script
 from env import make_env
-from model import Model, simulate, simulate_batch
-from train import worker_models
+from lockstep import simulate_batch
+from model import Model, simulate
+from train import worker_envs
 
 CAP = 80
 
@@ -52,7 +52,7 @@ def first_drought_end(rewards, n):
 
 
 def test_no_reward_steps_ends_training_episodes_only(model):
-    model.make_env()
+    model.env = make_env()
     rewards = record_rewards([model.env])
     model.set_model_params(np.random.default_rng(3).normal(size=model.param_count) * 0.2)
     _, (t_train,) = simulate(model, train_mode=True, render_mode=False, num_episode=1, seed=5, no_reward_steps=6)
@@ -64,39 +64,36 @@ def test_no_reward_steps_ends_training_episodes_only(model):
 
 def test_no_reward_steps_in_lockstep_batches(model):
     params = [np.random.default_rng(k).normal(size=model.param_count) * 0.2 for k in range(3)]
-    model.make_envs(2)
-    rewards = record_rewards(model.envs[:2])
+    envs = [make_env() for _ in range(2)]
+    rewards = record_rewards(envs)
     ended = {}
-    for env in model.envs[:2]:  # keep each episode's rewards when the next one resets the env
+    for env in envs:  # keep each episode's rewards when the next one resets the env
         def reset(env=env, original=env.reset):
             if rewards.get(id(env)):
                 ended.setdefault(len(ended), list(rewards[id(env)]))
             return original()
         env.reset = reset
-    results = simulate_batch(model, params, [7, 8, 9], num_episode=1, num_envs=2, train_mode=True, no_reward_steps=6)
+    results = simulate_batch(model, envs, params, [7, 8, 9], num_episode=1, train_mode=True, no_reward_steps=6)
     steps = sorted(t for _, (t,) in results)
     ended.update({len(ended) + i: list(r) for i, r in enumerate(rewards.values())})
     expected = sorted(first_drought_end(r, 6) if first_drought_end(r, 6) is not None else CAP - 1
                       for r in ended.values())
     assert steps == expected and max(steps) < CAP - 1
-    full = simulate_batch(model, params, [7, 8, 9], num_episode=1, num_envs=2, train_mode=False, no_reward_steps=6)
+    full = simulate_batch(model, envs, params, [7, 8, 9], num_episode=1, train_mode=False, no_reward_steps=6)
     assert [t for _, (t,) in full] == [CAP - 1] * 3
 
 
-def test_training_renders_with_train_renderer_and_evaluations_with_renderer(tmp_path):
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
-    ConvVAE().save_json(str(tmp_path / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(tmp_path / "rnn.json"))
-    model_cfg = ModelConfig(vae_path=str(tmp_path / "vae.json"), rnn_path=str(tmp_path / "rnn.json"))
+def test_training_renders_with_train_renderer_and_evaluations_with_renderer():
     frames = {name: make_env(seed=11, renderer=name).reset() for name in ("fast", "approx")}
     assert not np.array_equal(frames["fast"], frames["approx"])
-    models = worker_models(TrainConfig(train_renderer="approx"), model_cfg, EnvConfig())
-    for train_mode, name in ((0, "fast"), (1, "approx")):
-        models[train_mode].env.seed(11)
-        assert np.array_equal(models[train_mode].env.reset(), frames[name]), (train_mode, name)
-    same = worker_models(TrainConfig(), model_cfg, EnvConfig())
+    for k in (1, 2):
+        envs = worker_envs(TrainConfig(train_renderer="approx"), ModelConfig(envs_per_worker=k), EnvConfig())
+        assert len(envs[0]) == len(envs[1]) == k
+        for train_mode, name in ((0, "fast"), (1, "approx")):
+            for env in envs[train_mode]:
+                env.seed(11)
+                assert np.array_equal(env.reset(), frames[name]), (train_mode, name)
+    same = worker_envs(TrainConfig(), ModelConfig(), EnvConfig())
     assert same[0] is same[1]
 
 
@@ -105,7 +102,8 @@ def test_small_preset_validates_and_trains_at_tiny_scale(tmp_path):
     from vae.vae import ConvVAE
 
     t = preset(TrainConfig, "small")
-    assert (t.train_renderer, t.no_reward_steps) == ("approx", 50) and dataclasses.replace(TrainConfig()).no_reward_steps == 0
+    assert (t.train_renderer, t.no_reward_steps) == ("approx", 0)
+    assert (TrainConfig().train_renderer, TrainConfig().no_reward_steps) == ("", 0)  # off at paper scale
     ConvVAE().save_json(str(tmp_path / "vae" / "vae.json"))
     MDNRNN(hps_sample).save_json(str(tmp_path / "rnn" / "rnn.json"))
     run_script("train.py", "--config", "small", "--max_episode_length", "30", "--max_generations", "1",

@@ -74,15 +74,19 @@ def test_flat_layouts_bias_first_then_rows():
     np.testing.assert_allclose(hidden.get_action(z), [a[0], (a[1] + 1) / 2, np.clip(a[2], 0, 1)])
 
 
-def test_feature_modes_feed_c_and_h():
-    model = Model(load_model=False, cfg=ModelConfig(exp_mode="zch"))
-    model.set_model_params(np.random.default_rng(0).normal(size=1635))
+@pytest.mark.parametrize("mode, parts", [("zch", "ch"), ("zc", "c"), ("zh", "h"), ("z", "")])
+def test_feature_modes_feed_c_and_h(mode, parts):
+    """a = tanh([z, c and/or h] W + b) with W the rows of the flat parameters after the bias."""
+    model = Model(load_model=False, cfg=ModelConfig(exp_mode=mode))
+    params = np.random.default_rng(0).normal(size=model.param_count) * 0.1
+    model.set_model_params(params)
     model.get_action(np.ones(32))  # advances the state
-    c, h = model.state.c[0], model.state.h[0]
+    state = {"c": model.state.c[0].astype(np.float64), "h": model.state.h[0].astype(np.float64)}
+    assert np.abs(state["c"]).max() > 0.01 and not np.allclose(state["c"], state["h"])
     z = np.full(32, 0.5)
-    expected = np.tanh(np.concatenate([z, c, h]) @ model.weight + model.bias)
-    got = model.get_action(z)
-    np.testing.assert_allclose(got[0], expected[0])
+    x = np.concatenate([z, *(state[p] for p in parts)])
+    a = np.tanh(x @ params[3:].reshape(len(x), 3) + params[:3])
+    np.testing.assert_allclose(model.get_action(z), [a[0], (a[1] + 1) / 2, np.clip(a[2], 0, 1)], atol=1e-12)
 
 
 def test_encode_obs_samples_z_with_np_random():

@@ -202,24 +202,27 @@ def test_mdn_loss_matches_its_formula():
     assert got.item() == pytest.approx(expected, rel=1e-10)
 
 
-def test_hyperparameters_and_step_api():
+def test_hyperparameters_are_the_originals():
+    """The spec's values (tf_original.md: rnn_train.py's default_hps, model.py's hps_sample)."""
     assert (R.MODE_ZCH, R.MODE_ZC, R.MODE_Z, R.MODE_Z_HIDDEN, R.MODE_ZH) == (0, 1, 2, 3, 4)
     hps = R.default_hps()
     assert (hps.num_steps, hps.max_seq_len, hps.rnn_size, hps.num_mixture, hps.batch_size) == (4000, 999, 256, 5, 100)
     assert (R.hps_sample.batch_size, R.hps_sample.max_seq_len, R.hps_sample.is_training,
             R.hps_sample.use_recurrent_dropout) == (1, 1, 0, 0)
     assert [R.rnn_output_size(m) for m in range(5)] == [544, 288, 32, 32, 288]
+
+
+def test_batched_features_are_the_single_features_row_by_row():
     rnn = _randomized(R.hps_sample)
-    state = R.rnn_init_state(rnn)
-    assert state.c.shape == state.h.shape == (1, 256) and not state.c.any() and not state.h.any()
-    z = np.arange(32, dtype=np.float32)
-    state = R.rnn_next_state(rnn, z, np.array([0.1, 0.5, 0.0], np.float32), state)
+    rng = np.random.RandomState(1)
+    states = [R.rnn_next_state(rnn, rng.randn(32), rng.uniform(-1, 1, 3), R.rnn_init_state(rnn)) for _ in range(3)]
+    zs = rng.randn(3, 32)
+    batch = R.LSTMStateTuple(np.concatenate([s.c for s in states]), torch.from_numpy(np.concatenate([s.h for s in states])))
     for mode in range(5):
-        out = R.rnn_output(state, z, mode)
-        assert out.shape == (R.rnn_output_size(mode),)
-    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZH), np.concatenate([z, state.h[0]]))
-    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZCH), np.concatenate([z, state.c[0], state.h[0]]))
-    np.testing.assert_array_equal(R.rnn_output(state, z, R.MODE_ZC), np.concatenate([z, state.c[0]]))
+        rows = R.rnn_output(batch, zs, mode)
+        assert rows.shape == (3, R.rnn_output_size(mode))
+        for k in range(3):
+            np.testing.assert_array_equal(rows[k], R.rnn_output(states[k], zs[k], mode))
 
 
 def test_get_pi_idx():
@@ -262,9 +265,22 @@ def test_sampling_statistics(temperature):
     assert residual.var() == pytest.approx(4.0 * temperature, rel=0.05)
 
 
-def test_sample_sequence_shape_and_seed():
+def test_sample_sequence_is_the_tf_cell_dreaming_with_the_originals_sampling():
+    """The dream against the numpy TF cell and MDN head above, sampled as the original did (one
+    rand() per dimension against the cumulative softmax(logmix / T), then randn * sqrt(T))."""
     rnn = _randomized(R.hps_sample)
-    actions = np.random.RandomState(5).uniform(-1, 1, (6, 3))
-    a = R.sample_sequence(rnn, np.zeros(32), actions, 0.7, seq_len=6, rng=np.random.RandomState(0))
-    b = R.sample_sequence(rnn, np.zeros(32), actions, 0.7, seq_len=6, rng=np.random.RandomState(0))
-    assert a.shape == (6, 32) and np.array_equal(a, b) and np.isfinite(a).all()
+    output_w, output_b = rnn.output_w.detach().double().numpy(), rnn.output_b.detach().double().numpy()
+    kernel, bias = rnn.kernel.detach().double().numpy(), rnn.bias.detach().double().numpy()
+    actions, temperature = np.random.RandomState(5).uniform(-1, 1, (6, 3)), 0.7
+    ref, z, c, h, expected = np.random.RandomState(0), np.zeros(32), np.zeros(256), np.zeros(256), []
+    for a in actions:
+        c, h = tf_cell(np.concatenate([z, a]), c, h, kernel, bias)
+        logmix, mean, logstd = tf_mdn(h, output_w, output_b)
+        pdf = np.exp(logmix / temperature)
+        pdf /= pdf.sum(1, keepdims=True)
+        idx = [int(np.argmax(np.cumsum(p) >= ref.rand())) for p in pdf]
+        z = mean[range(32), idx] + np.exp(logstd[range(32), idx]) * ref.randn(32) * np.sqrt(temperature)
+        expected.append(z)
+    got = R.sample_sequence(rnn, np.zeros(32), actions, temperature, seq_len=6, rng=np.random.RandomState(0))
+    np.testing.assert_allclose(got, np.array(expected), atol=1e-4)
+    assert np.ptp(got) > 1.0  # a dream that moves, not a constant
