@@ -61,11 +61,16 @@ def save_torch(path, obj):
 
 
 def check_writable(folder):
-    """Create `folder` if needed and prove we can write in it, or raise a one-line UserError."""
-    folder = os.fspath(folder)
+    """Prove that `folder` can be written (made, if it does not exist yet) without creating it,
+    or raise a one-line UserError."""
+    folder = os.path.abspath(os.fspath(folder))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"{folder}: cannot write here ({existing} is not a folder)")
     try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as e:
         raise UserError(f"{folder}: cannot write here ({e.strerror})") from None

@@ -17,6 +17,7 @@ def run(main):
     try:
         main()
     except UserError as e:
+        _clear_progress_bars()
         if _mpi_rank() == 0:  # under mpiexec every rank fails alike; one line is enough
             prog = os.path.basename(sys.argv[0]) or "python"
             print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
@@ -24,6 +25,14 @@ def run(main):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+
+
+def _clear_progress_bars():
+    """Erase the lines of open tqdm bars, so that the error starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.leave = False
+        bar.close()
 
 
 def _mpi_rank():

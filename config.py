@@ -35,9 +35,9 @@ class EnvConfig:
                                            "than this fraction of tiles; 1.0 = only when every tile is visited, as gym "
                                            "0.9.4 (Gymnasium's default is 0.95)", min=0.0)
     renderer: str = arg("fast", "who draws the 96x96 observation: fast = pixel-identical to Gymnasium's own (verified "
-                                "for Gymnasium 1.4.0 + pygame-ce 2.5.8), ~3x less CPU; gymnasium = Gymnasium's code; "
-                                "approx = a smaller canvas (--approx_scale), ~9x less CPU, not identical "
-                                "(mean error 0.3/255 after the World Models processing; bench/render.py)",
+                                "for Gymnasium 1.4.0 + pygame-ce 2.5.8) and several times cheaper; gymnasium = "
+                                "Gymnasium's code; approx = a smaller canvas (--approx_scale), cheaper still, not "
+                                "identical (README, Speed: the measured costs and errors)",
                         choices=("fast", "gymnasium", "approx"))
     approx_scale: float = arg(0.25, "canvas scale of --renderer approx (1.0 = Gymnasium's 1000x800 canvas; 0.25 = "
                                     "250x200): smaller is faster and less exact", min=0.05)
@@ -129,6 +129,7 @@ class RNNTrainConfig:
     threads: int = arg(0, "torch CPU threads (0 = torch's default, one per core); 1 is faster when other "
                           "processes share the cores", min=0)
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
+    log_every: int = arg(20, "print the cost and log the sequences per second every this-many steps", min=1)
     checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",
                                 min=1)
     resume: bool = arg(False, "continue from <model_save_path>/rnn_ckpt.pt (same hyperparameters; num_steps may grow)")
@@ -144,11 +145,13 @@ class ModelConfig:
     rnn_path: str = arg("rnn/rnn.json", "MDN-RNN weights the agent loads (TF JSON format)")
     exp_mode: str = arg("zh", "controller input: zh = [z, h] (the original), z, zc, zch, z_hidden (z -> 40 tanh -> 3)",
                         choices=("zh", "z", "zc", "zch", "z_hidden"))
+    controller_hidden: int = arg(40, "tanh units of exp_mode z_hidden's hidden layer (the paper's z + hidden agent)",
+                                 min=1)
     max_episode_length: int = arg(1000, "step cap of one episode in simulate", min=1)
     envs_per_worker: int = arg(1, "envs a process steps in lockstep (train.py workers, model.py norender); 1 = the "
-                                  "original's one env. K > 1 batches V, M and C over K envs (1.1-1.2x the env steps per CPU "
-                                  "second at K = 8: rendering dominates; bench/rollout.py); each episode then draws its z noise from its own stream (seed, episode), not "
-                                  "the global np.random, so results differ from K = 1 but not between K > 1", min=1)
+                                  "original's one env. K > 1 batches V, M and C over K envs (faster: README, Speed); "
+                                  "each episode then draws its z noise from its own stream (seed, episode), not the "
+                                  "global np.random, so results differ from K = 1 but not between K > 1", min=1)
 
 
 @dataclass
@@ -183,7 +186,11 @@ class TrainConfig:
     no_reward_steps: int = arg(0, "end a training episode after this many consecutive steps without a positive "
                                   "reward (0 = never, as the original); evaluations always run full episodes", min=0)
     log_dir: str = arg("log", "folder of the logs <game>.<optimizer>.<num_episode>.<population>.*")
+    resume: bool = arg(False, "continue the run of these settings from <log base>.checkpoint.pt (written after every "
+                              "generation and evaluation); the logs come out as if the run had never stopped")
 
+
+ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # TF's AdamOptimizer defaults, used by both trainers
 
 # The original train.py's extra constructor arguments per --optimizer (es.py holds the classes:
 # cma -> CMAES, ses and pepg -> PEPG, ga -> SimpleGA, openes -> OpenES). train.py adds
@@ -217,6 +224,8 @@ class PipelineConfig:
 
     run_dir: str = arg("", "run folder every stage works in (empty = runs/<config name>)")
     extract_ranks: int = arg(64, "MPI ranks of the extraction (the original ran 64 extract.py processes)", min=1)
+    seed: int = arg(0, "replicate seed S: the k-th seeded stage gets S * (2k + 1) mod (2^31 - 1), printed at the "
+                       "start; 0 = every stage's default seed 0", min=0)
 
 
 @dataclass
@@ -225,7 +234,8 @@ class ReportConfig:
 
     report_dir: str = arg("report", "folder the pictures and summary.json are written to")
     record_dir: str = arg("record", "episodes of extract.py (the reconstruction GIF uses the first one)")
-    log_base: str = arg("log/carracing.cma.16.64", "train.py's log base (<base>.hist.json, <base>.best.json, ...)")
+    log_base: str = arg("", "train.py's log base (<base>.hist.json, <base>.best.json, ...); empty = the one train.py "
+                            "writes at this --config")
     vae_tensorboard: str = arg(VAEConfig.log_dir, "vae_train.py's TensorBoard folder")
     rnn_tensorboard: str = arg(RNNTrainConfig.log_dir, "rnn_train.py's TensorBoard folder")
     dream_temperatures: str = arg("1.15,0.5", "comma-separated temperatures of the dream GIFs")
@@ -246,11 +256,11 @@ PRESETS = {
         DreamConfig: dict(max_frames=100),
         PipelineConfig: dict(extract_ranks=2),
     },
-    # A driving agent on one 2-core CPU in about 3 hours (README, "The trained agent"): 100
-    # episodes for V and M, 5,000 VAE steps, 100 MDN-RNN steps, then as many CMA-ES generations
-    # as the rest of the budget allows, 16 candidates x 4 episodes on 8 lockstep envs per worker,
-    # trained on the approx renderer and ended after 50 steps without reward. The evaluations
-    # (train.py's of the CMA mean, and model.py's) keep the exact renderer and full episodes.
+    # A driving agent on one 2-core CPU in at most 3 hours (README, "The trained agent"): 100
+    # episodes for V and M, 5,000 VAE steps, 100 MDN-RNN steps, then CMA-ES with 16 candidates x
+    # 4 full episodes on 8 lockstep envs per worker, trained on the approx renderer; the
+    # evaluations (train.py's of the CMA mean, and model.py's) keep the exact renderer.
+    # --no_reward_steps is not used: at 50 it slowed learning (README).
     "small": {
         ExtractConfig: dict(max_trials=50),
         VAEConfig: dict(num_epoch=5, log_every=50),
@@ -258,7 +268,7 @@ PRESETS = {
         RNNTrainConfig: dict(checkpoint_every=20),
         ModelConfig: dict(envs_per_worker=8),
         TrainConfig: dict(num_episode=4, eval_steps=10, num_worker=2, num_worker_trial=8, max_generations=100,
-                          train_renderer="approx", no_reward_steps=50),
+                          train_renderer="approx"),
         PipelineConfig: dict(extract_ranks=2),
     },
 }

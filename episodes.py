@@ -12,6 +12,11 @@ import numpy as np
 from cli import UserError
 
 FRAME_SHAPE = (64, 64, 3)
+NOT_NPZ = "not an .npz archive"
+
+
+def _not_an_episode(path, reason):
+    return UserError(f"{path}: corrupt or not an episode file ({reason})")
 
 
 def list_episodes(data_dir, max_files):
@@ -34,8 +39,10 @@ def array_header(path, name):
             shape, _, dtype = read_header(f)
     except KeyError:
         raise UserError(f"{path}: no '{name}' array (not an episode file)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise UserError(f"{path}: corrupt or not an episode file ({e})") from None
+    except zipfile.BadZipFile:
+        raise _not_an_episode(path, NOT_NPZ) from None
+    except (OSError, ValueError, EOFError, zlib.error) as e:
+        raise _not_an_episode(path, f"{type(e).__name__}: {e}") from None
     return shape, dtype
 
 
@@ -54,13 +61,17 @@ def _check_obs(path, shape, dtype):
 
 def load_episode(path, keys=("obs",)):
     """The arrays `keys` of episode `path` (obs checked as in `episode_length`)."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # np.load would try it as a pickle
+        raise _not_an_episode(path, NOT_NPZ)
     try:
         with np.load(path) as data:
             arrays = {k: data[k] for k in keys}
     except KeyError as e:
         raise UserError(f"{path}: no {e} array (not an episode file)") from None
-    except Exception as e:  # zlib, zipfile, pickle and format errors of a damaged file
-        raise UserError(f"{path}: corrupt or not an episode file ({type(e).__name__}: {e})") from None
+    except zipfile.BadZipFile:
+        raise _not_an_episode(path, NOT_NPZ) from None
+    except Exception as e:  # zlib and format errors of a damaged file
+        raise _not_an_episode(path, f"{type(e).__name__}: {e}") from None
     if "obs" in arrays:
         _check_obs(path, arrays["obs"].shape, arrays["obs"].dtype)
     return arrays

@@ -3,6 +3,7 @@
 
     python pipeline.py --config smoke                       # everything at smoke scale, in runs/smoke/
     python pipeline.py --config smoke --train.max_generations 8 --extract.max_trials 4
+    python pipeline.py --config smoke --seed 1 --run_dir runs/smoke-seed1    # a replicate
 
 Each stage is the stage script itself, run with the run folder as its working directory, so
 the original's relative paths (record/, tf_vae/vae.json, series/series.npz, ...) all land in
@@ -12,26 +13,47 @@ tf_initial_z/initial_z.json to vae/, rnn/ and initial_z/, where the agent looks 
 
 `--<stage>.<field> VALUE` passes `--<field> VALUE` to that stage's script; the stages are
 extract, vae_train, series, rnn_train, train, model (the evaluation) and report.
-Re-running skips the stages recorded as complete in <run_dir>/pipeline.json and resumes an
-interrupted one from its checkpoint.
+
+<run_dir>/pipeline.json records each finished stage with the options it ran with. A re-run
+skips a finished stage whose options are unchanged and resumes an interrupted one from its
+checkpoint. A finished stage whose options changed is never reported as done: the
+evaluation and the report are redone; train continues its run when only max_generations
+grew; any other change is refused with the option named, until `--rerun STAGE` redoes that
+stage and every stage after it (their outputs replaced; a stage whose only change is a grown
+num_epoch, num_steps or max_generations continues from its checkpoint).
 """
+import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 
 import atomic
+import cli
 import config
-from cli import UserError, run
-from config import EnvConfig, EvalConfig, ModelConfig, PipelineConfig, TrainConfig
+from cli import UserError
+from config import (DreamConfig, EnvConfig, EvalConfig, ExtractConfig, ModelConfig, PipelineConfig, ReportConfig,
+                    RNNConfig, RNNTrainConfig, SeriesConfig, TrainConfig, VAEConfig)
+from train_logs import log_base
 
 REPO = os.path.dirname(os.path.abspath(__file__))
-SCRIPTS = {"extract": "extract.py", "vae_train": "vae_train.py", "series": "series.py", "rnn_train": "rnn_train.py",
-           "train": "train.py", "model": "model.py", "report": "report.py"}
+# pipeline stage -> (stage script, its config classes); install has no script
+STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig)), "vae_train": ("vae_train", (VAEConfig,)),
+          "series": ("series", (SeriesConfig,)), "rnn_train": ("rnn_train", (RNNConfig, RNNTrainConfig)),
+          "install": (None, ()), "train": ("train", (TrainConfig, ModelConfig, EnvConfig)),
+          "evaluate": ("model", (ModelConfig, EvalConfig, EnvConfig)),
+          "report": ("report", (ReportConfig, ModelConfig, DreamConfig, EnvConfig))}
+SCRIPTS = [script for script, _ in STAGES.values() if script]
+SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "train": "seed_start", "model": "seed",
+               "report": "seed"}
 INSTALL = {"tf_vae/vae.json": "vae/vae.json", "tf_rnn/rnn.json": "rnn/rnn.json",
            "tf_initial_z/initial_z.json": "initial_z/initial_z.json"}
+DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
+EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
+NOT_RESULTS = ("resume", "device", "threads")  # options that do not change a stage's results
 EVAL_LINE = re.compile(r"^seed (\S+) average_reward (\S+) stdev (\S+)$")
 
 
@@ -54,11 +76,18 @@ def split_stage_args(rest):
     return out
 
 
+def stage_seeds(seed):
+    """Each seeded script's seed for replicate `seed`: seed * (2k + 1) mod (2^31 - 1) for the k-th
+    script, a bijection of `seed` per script; seed 0 gives every script its default seed 0."""
+    return {script: seed * (2 * k + 1) % (2**31 - 1) for k, script in enumerate(SEED_FIELDS)}
+
+
 class Pipeline:
     """Runs the stages in the run folder and records each finished one in pipeline.json."""
 
-    def __init__(self, run_dir, preset, stage_args):
-        self.run_dir, self.preset, self.stage_args = run_dir, preset, stage_args
+    def __init__(self, run_dir, preset, stage_args, seeds, rerun):
+        self.run_dir, self.preset, self.stage_args, self.seeds = run_dir, preset, stage_args, seeds
+        self.rerun = rerun
         self.state_path = os.path.join(run_dir, "pipeline.json")
         self.state = {"config": preset, "stages": {}}
         if os.path.exists(self.state_path):
@@ -75,22 +104,87 @@ class Pipeline:
     def path(self, *parts):
         return os.path.join(self.run_dir, *parts)
 
-    def script(self, stage, *args):
-        """The command line of a stage script: --config first, then the user's --stage.field options."""
-        return [sys.executable, os.path.join(REPO, SCRIPTS[stage]), *args, "--config", self.preset,
-                *self.stage_args[stage]]
+    def argv(self, script):
+        """A stage script's options: --config, the derived seed, then the user's --stage.field options."""
+        seed = [f"--{SEED_FIELDS[script]}", str(self.seeds[script])] if script in SEED_FIELDS else []
+        return ["--config", self.preset, *seed, *self.stage_args[script]]
+
+    def script(self, script, *args):
+        return [sys.executable, os.path.join(REPO, f"{script}.py"), *args, *self.argv(script)]
+
+    def options(self, name):
+        """The values every option of stage `name` takes (what decides its results)."""
+        script, classes = STAGES[name]
+        if script is None:
+            return {}
+        p = config.parser(*classes)
+        if script == "model":
+            p.add_argument("--seed", type=int)
+        args, _ = p.parse_known_args(self.argv(script))
+        values = {f"{k}": v for cfg in config.from_args(args, *classes) for k, v in vars(cfg).items()}
+        if script == "model":
+            values.update(seed=args.seed, envs_per_worker=1)
+        return {k: v for k, v in values.items() if k not in NOT_RESULTS}
 
     def stage(self, name, outputs, work):
-        """Run `work()` unless `name` is recorded complete and its `outputs` exist; record its wall time."""
-        done = self.state["stages"].get(name)
+        """Run `work()` unless `name` is recorded complete with unchanged options and its outputs
+        exist; record its options and wall time."""
+        done, now = self.state["stages"].get(name), self.options(name)
+        before = 0.0
         if done and all(os.path.exists(self.path(o)) for o in outputs):
-            print(f"== {name}: complete ({done['seconds']:.0f} s), skipped", flush=True)
-            return
-        print(f"== {name}", flush=True)
+            changed = {k: (v, now.get(k)) for k, v in done.get("options", {}).items() if now.get(k) != v}
+            changed.update({k: (None, v) for k, v in now.items() if k not in done.get("options", {})})
+            grown = list(changed) == [EXTENDABLE.get(name)] and changed[EXTENDABLE[name]][1] > changed[EXTENDABLE[name]][0]
+            if not changed and name != self.rerun:
+                print(f"== {name}: complete ({done['seconds']:.0f} s), skipped", flush=True)
+                return
+            if name != self.rerun and name not in DERIVED and not (name == "train" and grown):
+                field, (old, new) = next(iter(changed.items()))
+                script = STAGES[name][0]
+                raise UserError(f"{self.run_dir}: stage {name} ran with --{script}.{field} {old}, now {new}; add "
+                                f"--rerun {name} to redo it and the stages after it (their outputs are replaced), "
+                                "or choose another --run_dir")
+            self.forget_from(name, keep=grown)
+            before = done["seconds"] if grown else 0.0
+            print(f"== {name}: " + (f"continuing ({', '.join(f'{k} {o} -> {n}' for k, (o, n) in changed.items())})"
+                                    if grown else "redone"), flush=True)
+        else:
+            print(f"== {name}", flush=True)
         start = time.time()
         figures = work() or {}
-        self.state["stages"][name] = {"seconds": round(time.time() - start, 1), **figures}
+        self.state["stages"][name] = {"seconds": round(before + time.time() - start, 1), "options": now, **figures}
         atomic.save_json(self.state_path, self.state, indent=1)
+
+    def forget_from(self, name, keep=False):
+        """Drop the records of stage `name` and every later one, and their outputs (all but
+        `name`'s own when `keep`: it continues from its checkpoint)."""
+        names = list(STAGES)
+        for later in names[names.index(name):]:
+            record = self.state["stages"].pop(later, None)
+            if later == name and keep:
+                continue
+            for option_set in ([record["options"]] if record else []) + [self.options(later)]:
+                for path in self.outputs(later, option_set):
+                    self.remove(path)
+        atomic.save_json(self.state_path, self.state, indent=1)
+
+    def outputs(self, name, o):
+        """Files and folders stage `name` writes with options `o`, relative to the run folder."""
+        if name == "train":
+            base = log_base(TrainConfig(**{k: o[k] for k in ("log_dir", "optimizer", "num_episode", "num_worker",
+                                                                "num_worker_trial")}), EnvConfig(env_name=o["env_name"]))
+            return [os.path.relpath(p, self.run_dir) for p in glob.glob(self.path(glob.escape(base) + ".*"))] + \
+                [os.path.join(o["log_dir"], "tensorboard", os.path.basename(base))]
+        keys = {"extract": ["dir_name"], "vae_train": ["model_save_path", "log_dir"], "series": ["series_dir"],
+                "rnn_train": ["model_save_path", "initial_z_save_path", "log_dir"], "report": ["report_dir"]}
+        return list(INSTALL.values()) if name == "install" else [o[k] for k in keys.get(name, [])]
+
+    def remove(self, path):
+        """Remove `path` if it lies inside the run folder (never the folder itself or beyond it)."""
+        full, root = os.path.realpath(self.path(path)), os.path.realpath(self.run_dir)
+        if os.path.commonpath([full, root]) != root or full == root or not os.path.lexists(full):
+            return
+        shutil.rmtree(full) if os.path.isdir(full) and not os.path.islink(full) else os.remove(full)
 
     def call(self, name, cmd, capture=False):
         """Run a stage command in the run folder; its output goes to the terminal (and is returned)."""
@@ -106,8 +200,8 @@ class Pipeline:
                             "re-run the same command to resume")
         return lines
 
-    def resume_flag(self, checkpoint, flag):
-        return [flag] if os.path.exists(self.path(checkpoint)) else []
+    def resume_flag(self, checkpoint):
+        return ["--resume"] if os.path.exists(self.path(checkpoint)) else []
 
 
 def install(p):
@@ -118,49 +212,49 @@ def install(p):
 
 
 def evaluate(p, best):
-    """`model.py norender <best.json>` with a fixed seed, one env as the original (the preset's
+    """`model.py norender <best.json> <seed>`, one env as the original (the preset's
     envs_per_worker batches training only), so that the score is the one `python model.py
     norender` prints; returns its mean and std."""
-    lines = p.call("evaluate", p.script("model", "norender", best, "0", "--envs_per_worker", "1"), capture=True)
+    lines = p.call("evaluate", p.script("model", "norender", best, "--envs_per_worker", "1"), capture=True)
     match = next((EVAL_LINE.match(line) for line in reversed(lines) if EVAL_LINE.match(line)), None)
     if match is None:
         raise UserError("stage evaluate: model.py printed no 'seed S average_reward M stdev D' line")
-    episodes = config.parse(ModelConfig, EvalConfig, EnvConfig, argv=["--config", p.preset, *p.stage_args["model"]])[1]
-    return {"mean": float(match.group(2)), "std": float(match.group(3)), "episodes": episodes.num_episode}
+    return {"mean": float(match.group(2)), "std": float(match.group(3)), "episodes": p.options("evaluate")["num_episode"]}
 
 
 def main():
     parser = config.parser(PipelineConfig, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rerun", choices=list(STAGES), metavar="STAGE",
+                        help="redo this stage and every stage after it (their outputs are replaced)")
     args, rest = parser.parse_known_args()
     (cfg,) = config.from_args(args, PipelineConfig)
     preset = vars(args).get("config", "paper")
-    stage_args = split_stage_args(rest)
     run_dir = cfg.run_dir or os.path.join("runs", preset)
     atomic.check_writable(run_dir)
-    env_cfg, model_cfg, train_cfg = config.parse(EnvConfig, ModelConfig, TrainConfig,
-                                                 argv=["--config", preset, *stage_args["train"]])
-    population = train_cfg.num_worker * train_cfg.num_worker_trial
-    log_base = f"{train_cfg.log_dir}/{env_cfg.env_name}.{train_cfg.optimizer}.{train_cfg.num_episode}.{population}"
-    p = Pipeline(run_dir, preset, stage_args)
+    os.makedirs(run_dir, exist_ok=True)  # the stages run in it
+    seeds = stage_seeds(cfg.seed)
+    print(f"seeds (--seed {cfg.seed}): " + ", ".join(f"{s} {v}" for s, v in seeds.items()), flush=True)
+    p = Pipeline(run_dir, preset, split_stage_args(rest), seeds, args.rerun)
+    train_cfg, _, env_cfg = config.parse(*STAGES["train"][1], argv=p.argv("train"))
+    base = log_base(train_cfg, env_cfg)
     started = time.time()
 
     p.stage("extract", ["record"], lambda: p.call("extract", [
-        os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(cfg.extract_ranks),
-        *p.script("extract")]))
+        os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(cfg.extract_ranks), *p.script("extract")]))
     p.stage("vae_train", ["tf_vae/vae.json"], lambda: p.call(
-        "vae_train", p.script("vae_train", *p.resume_flag("tf_vae/vae_ckpt.pt", "--resume"))))
+        "vae_train", p.script("vae_train", *p.resume_flag("tf_vae/vae_ckpt.pt"))))
     p.stage("series", ["series/series.npz"], lambda: p.call("series", p.script("series")))
     p.stage("rnn_train", ["tf_rnn/rnn.json", "tf_initial_z/initial_z.json"], lambda: p.call(
-        "rnn_train", p.script("rnn_train", *p.resume_flag("tf_rnn/rnn_ckpt.pt", "--resume"))))
+        "rnn_train", p.script("rnn_train", *p.resume_flag("tf_rnn/rnn_ckpt.pt"))))
     p.stage("install", list(INSTALL.values()), lambda: install(p))
-    p.stage("train", [f"{log_base}.best.json"], lambda: p.call(
-        "train", p.script("train", *p.resume_flag(f"{log_base}.checkpoint.pkl", "--resume"))))
-    p.stage("evaluate", [], lambda: evaluate(p, f"{log_base}.best.json"))
-    p.stage("report", ["report/summary.json"], lambda: p.call("report", p.script("report", "--log_base", log_base)))
+    p.stage("train", [f"{base}.best.json"], lambda: p.call(
+        "train", p.script("train", *p.resume_flag(f"{base}.checkpoint.pt"))))
+    p.stage("evaluate", [], lambda: evaluate(p, f"{base}.best.json"))
+    p.stage("report", ["report/summary.json"], lambda: p.call("report", p.script("report", "--log_base", base)))
 
     print(f"\nDone in {time.time() - started:.0f} s. Results in {run_dir}/: report/ (pictures and summary.json), "
-          f"{log_base}.* (controller logs), vae/, rnn/ (weights, TF format).")
+          f"{base}.* (controller logs), vae/, rnn/ (weights, TF format).")
 
 
 if __name__ == "__main__":
-    run(main)
+    cli.run(main)

@@ -2,17 +2,17 @@
 
 Gymnasium draws every observation in Python: ~800 polygons, each transformed one vertex at a
 time through `pygame.math.Vector2`, on a freshly allocated 1000x800 surface, with a font
-created per step. That costs ~6.5 ms of a ~6.6 ms step. The renderers here read the same env
+created per step: nearly all of a step's CPU time. The renderers here read the same env
 state (car, road_poly, colours, reward, t) and leave physics, rewards and the `human` /
 `rgb_array` modes to Gymnasium:
 
 - "gymnasium": Gymnasium's own `_render("state_pixels")`.
 - "fast": pixel-identical to it (verified on pygame-ce 2.5.8 and Gymnasium 1.4.0, which
-  `make` checks), ~3x fewer CPU seconds. It makes the same pygame draw calls with the same
+  `make` checks), several times cheaper (README, Speed). It makes the same pygame draw calls with the same
   float coordinates, but transforms and culls all vertices in one numpy pass, caches what
   does not change within a track, and skips work that cannot reach the 96x96 output.
 - "approx": draws the same scene on a canvas `scale` times the size and shrinks that;
-  ~8x faster, differs from Gymnasium along polygon edges (see bench/render.py).
+  cheaper still, differs from Gymnasium along polygon edges (README, Speed; bench/render.py).
 
 Use: `r = make(name, approx_scale)`, then `r.state_pixels(env)` -> (96, 96, 3) uint8.
 """

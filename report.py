@@ -1,6 +1,6 @@
 """Pictures and key figures of a run, written to report/ (run it from the run folder).
 
-    cd runs/smoke && python ../../report.py --config smoke --log_base log/carracing.cma.1.4
+    cd runs/smoke && python ../../report.py --config smoke
 
 Writes
   vae_losses.png         VAE training losses (loss, r_loss, kl_loss) against step
@@ -12,15 +12,13 @@ Writes
   summary.json           each stage's key figures (losses, evaluation, wall time, throughput)
 pipeline.py runs it last; it reads the stage timings pipeline.json recorded, when present.
 """
-import glob
-import io
+import dataclasses
 import json
 import os
 
 import matplotlib
 
 matplotlib.use("Agg")
-import imageio.v3 as iio
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -29,12 +27,22 @@ import atomic
 import config
 import dream_model
 import plot_progress
+import train_logs
 from cli import UserError, run
-from config import DreamConfig, EnvConfig, ModelConfig, ReportConfig
-from model import make_model
+from config import DreamConfig, EnvConfig, ModelConfig, ReportConfig, TrainConfig
+from episodes import episode_length, list_episodes, load_episode
+from media import png_bytes, save_gif, to_uint8
+from model import make_model, set_torch_for_acting
 
-GIF_SCALE = 3  # 64x64 frames are shown 3x larger
-GIF_MS_PER_FRAME = 40
+# TensorBoard tag -> (legend, y-axis label with units)
+CURVES = {
+    "vae_losses.png": ("VAE training", [("losses/loss", "loss = r_loss + kl_loss"),
+                                        ("losses/r_loss", "r_loss: squared error summed over 64x64x3"),
+                                        ("losses/kl_loss", "kl_loss: KL(q(z|x) || N(0, I)), floored at 16")],
+                       "per image, mean of a batch of 100 (nats)"),
+    "rnn_loss.png": ("MDN-RNN training", [("losses/cost", "cost: MDN negative log-likelihood of z_{t+1}")],
+                     "per z dimension and step (nats)"),
+}
 
 
 def scalars(folder, tag):
@@ -52,46 +60,26 @@ def scalars(folder, tag):
     return steps, np.array([by_step[s] for s in steps])
 
 
-def plot_curves(path, folder, tags, title):
-    """A PNG of the TensorBoard scalars `tags`; returns {tag: last value}."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+def plot_curves(path, folder, name):
+    """A PNG of the TensorBoard scalars of CURVES[name]; returns {tag: last value}, or a note
+    (and no PNG) when `folder` holds none of them."""
+    title, tags, ylabel = CURVES[name]
+    fig, ax = plt.subplots(figsize=(8, 4))
     last = {}
-    for tag in tags:
+    for tag, legend in tags:
         steps, values = scalars(folder, tag)
         if len(steps):
-            ax.plot(steps, values, label=tag.split("/")[-1])
+            ax.plot(steps, values, label=legend)
             last[tag.split("/")[-1]] = float(values[-1])
-    ax.set(title=title, xlabel="step")
-    ax.legend()
+    if not last:
+        plt.close(fig)
+        print(f"note: {folder}: no TensorBoard scalars ({', '.join(t for t, _ in tags)}); {name} not drawn")
+        return {"missing": f"no TensorBoard scalars in {folder}"}
+    ax.set(title=title, xlabel="training step (batch)", ylabel=ylabel)
+    ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
-    save_png(fig, path)
+    atomic.write_bytes(path, png_bytes(fig))
     return last
-
-
-def save_png(fig, path):
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic.write_bytes(path, buf.getvalue())
-
-
-def save_gif(path, frames):
-    """Frames (float in [0, 1] or uint8, HxWx3) upscaled GIF_SCALE times, written atomically."""
-    big = [np.kron(to_uint8(f), np.ones((GIF_SCALE, GIF_SCALE, 1), np.uint8)) for f in frames]
-    atomic.write_bytes(path, iio.imwrite("<bytes>", big, extension=".gif", duration=GIF_MS_PER_FRAME, loop=0))
-
-
-def to_uint8(frame):
-    return frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255).round().astype(np.uint8)
-
-
-def first_episode(record_dir):
-    files = sorted(glob.glob(os.path.join(record_dir, "*.npz")))
-    if not files:
-        raise UserError(f"{record_dir}: no episode files (*.npz)")
-    with np.load(files[0]) as f:
-        return files[0], f["obs"]
 
 
 def reconstruction_gif(path, vae, obs, frames):
@@ -100,7 +88,8 @@ def reconstruction_gif(path, vae, obs, frames):
     with torch.inference_mode():
         mu, _ = vae.encode_mu_logvar(shown.astype(np.float32) / 255.0)
         recon = vae.decode(mu)
-    save_gif(path, [np.concatenate([to_uint8(r), to_uint8(y)], axis=1) for r, y in zip(shown, recon)])
+    save_gif(path, [np.concatenate([to_uint8(r), to_uint8(y)], axis=1) for r, y in zip(shown, recon)],
+             caption="real | V")
     return len(shown)
 
 
@@ -119,54 +108,50 @@ def agent_gif(path, model, frames, seed):
         if done:
             break
     model.env.close()
-    save_gif(path, shown)
+    save_gif(path, shown, caption="seen | V")
     return {"reward": round(total, 2), "steps": t + 1}
 
 
 def stage_figures(cfg, report):
-    """summary.json: per stage its key figures; wall times come from pipeline.json when present."""
-    timings = {}
+    """summary.json: per stage its key figures. Wall times and the stages' options come from
+    pipeline.json when present; a rate is the stage's work divided by its wall time."""
+    stages = {}
     if os.path.exists("pipeline.json"):
         with open("pipeline.json") as f:
-            timings = json.load(f).get("stages", {})
-    files = sorted(glob.glob(os.path.join(cfg.record_dir, "*.npz")))
-    frames = 0
-    for name in files:
-        with np.load(name) as f:
-            frames += len(f["action"])
+            stages = json.load(f).get("stages", {})
+    seconds = {name: record.get("seconds") for name, record in stages.items()}
+    options = {name: record.get("options", {}) for name, record in stages.items()}
+    lengths = [episode_length(f) for f in list_episodes(cfg.record_dir, 10**9)]
+    frames = sum(lengths)
 
-    def per_second(stage, amount):
-        seconds = timings.get(stage, {}).get("seconds")
-        return round(amount / seconds, 1) if seconds else None
+    def rate(stage, amount):
+        return round(amount / seconds[stage], 1) if amount and seconds.get(stage) else None
 
-    hist, best = [], None
-    if os.path.exists(cfg.log_base + ".hist.json"):
-        with open(cfg.log_base + ".hist.json") as f:
-            hist = json.load(f)
-    if os.path.exists(cfg.log_base + ".best.json"):
-        with open(cfg.log_base + ".best.json") as f:
-            best = json.load(f)[1]
-    _, vae_speed = scalars(cfg.vae_tensorboard, "charts/images_per_second")
-    _, rnn_speed = scalars(cfg.rnn_tensorboard, "charts/sequences_per_second")
-    _, env_speed = scalars(os.path.join(os.path.dirname(cfg.log_base), "tensorboard", os.path.basename(cfg.log_base)),
-                           "perf/env_steps_per_second")
-    stages = {
-        "extract": {"episodes": len(files), "frames": frames, "frames_per_second": per_second("extract", frames)},
-        "vae_train": {"final_losses": report["vae_losses"],
-                      "images_per_second": round(float(vae_speed.mean()), 1) if len(vae_speed) else None},
-        "series": {"frames_per_second": per_second("series", frames)},
-        "rnn_train": {"final_cost": report["rnn_loss"].get("cost"),
-                      "sequences_per_second": round(float(rnn_speed.mean()), 1) if len(rnn_speed) else None},
-        "train": {"generations": len(hist), "best_eval_reward": best,
+    vae, rnn = options.get("vae_train", {}), options.get("rnn_train", {})
+    images = vae and vae["num_epoch"] * (sum(lengths[:vae["max_files"]]) // vae["batch_size"]) * vae["batch_size"]
+    sequences = rnn and rnn["num_steps"] * rnn["batch_size"]
+    hist = train_logs.read_rows(cfg.log_base, ".hist.json", required=False)
+    best = train_logs.read_best(cfg.log_base)
+    _, env_steps = scalars(os.path.join(os.path.dirname(cfg.log_base), "tensorboard", os.path.basename(cfg.log_base)),
+                           "charts/env_steps")
+    env_steps = int(env_steps[-1]) if len(env_steps) else None
+    figures = {
+        "extract": {"episodes": len(lengths), "frames": frames, "frames_per_second": rate("extract", frames)},
+        "vae_train": {"final_losses": report["vae_losses"], "images": images or None,
+                      "images_per_second": rate("vae_train", images)},
+        "series": {"frames_per_second": rate("series", frames)},
+        "rnn_train": {"final_cost": report["rnn_loss"].get("cost", report["rnn_loss"].get("missing")),
+                      "sequences": sequences or None, "sequences_per_second": rate("rnn_train", sequences)},
+        "train": {"generations": len(hist), "best_eval_reward": best[1] if best else None,
                   "last_generation": dict(zip(["mean", "min", "max", "std"], hist[-1][2:6])) if hist else None,
-                  "env_steps_per_second": round(float(env_speed.mean()), 1) if len(env_speed) else None},
-        "evaluate": {k: v for k, v in timings.get("evaluate", {}).items() if k != "seconds"},
+                  "env_steps": env_steps, "env_steps_per_second": rate("train", env_steps)},
+        "evaluate": {k: v for k, v in stages.get("evaluate", {}).items() if k not in ("seconds", "options")},
         "report": {"agent_episode": report["agent"], "gifs": report["gifs"]},
     }
-    for stage, figures in stages.items():
-        if stage in timings:
-            figures["seconds"] = timings[stage]["seconds"]
-    return stages
+    for stage, values in figures.items():
+        if seconds.get(stage) is not None:
+            values["seconds"] = seconds[stage]
+    return figures
 
 
 def main():
@@ -177,7 +162,10 @@ def main():
         temperatures = [float(t) for t in cfg.dream_temperatures.split(",")]
     except ValueError:
         raise UserError(f"--dream_temperatures {cfg.dream_temperatures}: expected numbers separated by commas") from None
-    torch.set_num_threads(2)
+    if not cfg.log_base:
+        preset = vars(args).get("config", "paper")
+        cfg = dataclasses.replace(cfg, log_base=train_logs.log_base(config.preset(TrainConfig, preset), env_cfg))
+    set_torch_for_acting(1)  # the agent's episode runs as in model.py
     atomic.check_writable(cfg.report_dir)
 
     def out(name):
@@ -185,14 +173,14 @@ def main():
 
     report = {"gifs": {}}
 
-    report["vae_losses"] = plot_curves(out("vae_losses.png"), cfg.vae_tensorboard,
-                                       ["losses/loss", "losses/r_loss", "losses/kl_loss"], "VAE training")
-    report["rnn_loss"] = plot_curves(out("rnn_loss.png"), cfg.rnn_tensorboard, ["losses/cost"], "MDN-RNN training")
+    report["vae_losses"] = plot_curves(out("vae_losses.png"), cfg.vae_tensorboard, "vae_losses.png")
+    report["rnn_loss"] = plot_curves(out("rnn_loss.png"), cfg.rnn_tensorboard, "rnn_loss.png")
     plot_progress.plot(cfg.log_base, out("cma_history.png"))
 
     model = make_model(cfg=model_cfg, env_cfg=env_cfg)
     model.load_model(cfg.log_base + ".best.json")
-    episode, obs = first_episode(cfg.record_dir)
+    episode = list_episodes(cfg.record_dir, 1)[0]
+    obs = load_episode(episode)["obs"]
     report["gifs"]["vae_reconstruction.gif"] = reconstruction_gif(out("vae_reconstruction.gif"), model.vae, obs,
                                                                   cfg.gif_frames)
     report["agent"] = agent_gif(out("agent.gif"), model, min(cfg.gif_frames, model_cfg.max_episode_length), cfg.seed)

@@ -16,7 +16,7 @@ TINY = [
     "--vae_train.num_epoch", "4", "--vae_train.batch_size", "20", "--vae_train.checkpoint_every", "1",
     "--vae_train.log_every", "1",
     "--rnn_train.max_seq_len", "39", "--rnn_train.batch_size", "2", "--rnn_train.num_steps", "4",
-    "--train.num_worker_trial", "1", "--train.max_generations", "1", "--train.eval_steps", "1",
+    "--train.num_worker_trial", "2", "--train.max_generations", "1", "--train.eval_steps", "1",
     "--train.max_episode_length", "15",
     "--model.num_episode", "1", "--model.max_episode_length", "15",
     "--report.gif_frames", "8", "--report.max_frames", "6", "--report.max_episode_length", "15",
@@ -30,7 +30,29 @@ def pipeline(run_dir, *extra):
     return [sys.executable, str(REPO / "pipeline.py"), "--config", "smoke", "--run_dir", str(run_dir), *TINY, *extra]
 
 
-def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path):
+def source_tree(keep_out):
+    """{path: mtime} of the repository's files, leaving out caches, the venv and the run folders
+    in `keep_out` (a user's own runs, which may be running)."""
+    skip = {".venv", ".git", "__pycache__", ".pytest_cache"}
+    files = {}
+    for folder, subfolders, names in os.walk(REPO):
+        rel = os.path.relpath(folder, REPO)
+        subfolders[:] = [d for d in subfolders if d not in skip and os.path.join(rel, d) not in keep_out]
+        files.update({os.path.join(rel, n): os.stat(os.path.join(folder, n)).st_mtime_ns for n in names})
+    return files
+
+
+@pytest.fixture
+def untouched_source_tree():
+    """Fails the test if it wrote anything into the repository (whatever the user has there)."""
+    runs = REPO / "runs"
+    keep_out = {os.path.join("runs", d) for d in (os.listdir(runs) if runs.is_dir() else [])}
+    before = source_tree(keep_out)
+    yield
+    assert source_tree(keep_out) == before
+
+
+def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path, untouched_source_tree):
     run_dir = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     # 1. kill the whole process group as soon as vae_train has written a checkpoint
@@ -64,13 +86,34 @@ def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path):
     assert {"loss", "r_loss", "kl_loss"} <= set(summary["stages"]["vae_train"]["final_losses"])
     assert summary["stages"]["train"]["generations"] == 1
     assert all("seconds" in summary["stages"][s] for s in ["extract", "vae_train", "train", "evaluate"])
-    # nothing was written into the source tree
-    assert not (REPO / "record").exists() and not (REPO / "runs" / "smoke" / "pipeline.json").exists()
+    vae = summary["stages"]["vae_train"]  # work over wall time: 4 epochs of 80 frames in batches of 20
+    assert vae["images"] == 320 and vae["images_per_second"] == round(320 / state["stages"]["vae_train"]["seconds"], 1)
 
     # 3. re-run again: every stage is skipped
     third = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=120)
     assert third.returncode == 0, third.stderr[-3000:]
     assert [f"== {s}: complete" in third.stdout for s in STAGES] == [True] * len(STAGES)
+
+    # 4. a changed option is never reported as done: more generations continue train's run ...
+    fourth = subprocess.run(pipeline(run_dir, "--train.max_generations", "2"), env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert fourth.returncode == 0, fourth.stdout[-3000:] + fourth.stderr[-3000:]
+    assert "== train: continuing (max_generations 1 -> 2)" in fourth.stdout and "== rnn_train: complete" in fourth.stdout
+    assert "resuming" in fourth.stdout and "== evaluate: redone" not in fourth.stdout  # its record was dropped
+    hist = json.loads((run_dir / "log" / "carracing.cma.1.4.hist.json").read_text())
+    assert [row[0] for row in hist] == [1, 2]
+    assert json.loads((run_dir / "report" / "summary.json").read_text())["stages"]["train"]["generations"] == 2
+    # ... any other change is refused, naming the option, until --rerun redoes the stage
+    refused = subprocess.run(pipeline(run_dir, "--train.max_generations", "2", "--train.sigma_init", "0.2"), env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"pipeline.py: error: {run_dir}: stage train ran with --train.sigma_init 0.1, now 0.2; add --rerun train to redo "
+        "it and the stages after it (their outputs are replaced), or choose another --run_dir"]
+    redo = subprocess.run(pipeline(run_dir, "--train.max_generations", "2", "--train.sigma_init", "0.2", "--rerun",
+                                   "train"), env=env, capture_output=True, text=True, timeout=300)
+    assert redo.returncode == 0, redo.stdout[-3000:] + redo.stderr[-3000:]
+    assert "== train: redone" in redo.stdout and "resuming" not in redo.stdout
+    assert json.loads((run_dir / "log" / "carracing.cma.1.4.hist.json").read_text())[0][6] != hist[0][6]  # sigma 0.2
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -80,3 +123,15 @@ def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path):
 def test_bad_pipeline_options_are_one_line_errors(tmp_path, extra, message):
     proc = subprocess.run(pipeline(tmp_path / "run", *extra), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_seed_derives_every_stage_seed():
+    import pipeline
+
+    zero, one = pipeline.stage_seeds(0), pipeline.stage_seeds(1)
+    assert set(zero.values()) == {0}  # seed 0 is every script's default: the presets' runs
+    assert len(set(one.values())) == len(one) and set(one) == {"extract", "vae_train", "rnn_train", "train", "model",
+                                                               "report"}
+    p = pipeline.Pipeline("unused", "smoke", pipeline.split_stage_args(["--train.seed_start", "9"]), one, None)
+    assert p.options("extract")["seed"] == one["extract"] and p.options("evaluate")["seed"] == one["model"]
+    assert p.options("train")["seed_start"] == 9  # an explicit stage option wins

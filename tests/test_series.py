@@ -66,3 +66,18 @@ def test_read_episode_names_wrong_actions(tmp_path):
     np.savez_compressed(tmp_path / "0.npz", obs=np.zeros((5, 64, 64, 3), np.uint8), action=np.zeros((4, 3), np.float16))
     error = series.read_episode(str(tmp_path / "0.npz"))
     assert isinstance(error, UserError) and "0.npz: action has shape (4, 3), expected (5, 3)" in str(error)
+
+
+def test_a_text_file_named_npz_gets_one_message_from_every_reader(data):
+    """The same line from series.py and vae_train.py (episodes.py is the one reader), alone on
+    its line (the progress bars are cleared first), without numpy's allow_pickle advice."""
+    (data / "record" / "1.npz").write_text("these are not frames\n")
+    expected = f"{data / 'record' / '1.npz'}: corrupt or not an episode file (not an .npz archive)"
+    lines = {}
+    for script in ("series.py", "vae_train.py"):
+        proc = run_script(script, "--data_dir", data / "record", cwd=data, check=False)
+        assert proc.returncode == 2, script
+        lines[script] = proc.stderr.rstrip("\n").split("\n")[-1].split("\r")[-1]
+        assert "allow_pickle" not in proc.stderr and "Traceback" not in proc.stderr
+    assert lines["series.py"].startswith("series.py: error: " + expected)
+    assert lines["vae_train.py"] == "vae_train.py: error: " + expected

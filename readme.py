@@ -1,0 +1,87 @@
+"""The README's tables of measured runs, made from the runs' summary.json so they cannot drift.
+
+    python readme.py            # rewrite every table block of README.md from its summary.json
+    python readme.py --check    # exit 2 naming the first block that differs (the tests run this)
+
+A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`, where PATH
+(relative to the README) is a summary.json written by report.py.
+"""
+import argparse
+import json
+import os
+import re
+
+import atomic
+from cli import UserError, run
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
+BLOCK = re.compile(r"(<!-- summary: (\S+) -->\n)(.*?)(<!-- end summary -->)", re.S)
+
+
+def _num(value, digits=1):
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def table(summary):
+    """The markdown table of one run's summary.json."""
+    s = summary["stages"]
+    ex, vae, rnn, tr, ev = s["extract"], s["vae_train"], s["rnn_train"], s["train"], s["evaluate"]
+    losses = vae["final_losses"]
+    rows = [
+        ("extract", f"{ex['episodes']} episodes, {ex['frames']:,} frames", ex.get("seconds"),
+         f"{_num(ex['frames_per_second'], 0)} frames/s", "record/"),
+        ("vae_train", f"{_num(vae.get('images'), 0)} images", vae.get("seconds"),
+         f"{_num(vae.get('images_per_second'), 0)} images/s",
+         f"loss {_num(losses.get('loss'))} = r_loss {_num(losses.get('r_loss'))} + kl_loss {_num(losses.get('kl_loss'))}"
+         if "loss" in losses else losses.get("missing", "—")),
+        ("series", f"{ex['episodes']} episodes", s["series"].get("seconds"),
+         f"{_num(s['series']['frames_per_second'], 0)} frames/s", "series.npz"),
+        ("rnn_train", f"{_num(rnn.get('sequences'), 0)} sequences", rnn.get("seconds"),
+         f"{_num(rnn.get('sequences_per_second'))} sequences/s",
+         f"cost {rnn['final_cost']:.3f}" if isinstance(rnn["final_cost"], float) else str(rnn["final_cost"])),
+        ("train", f"{tr['generations']} generations, {_num(tr.get('env_steps'), 0)} env steps", tr.get("seconds"),
+         f"{_num(tr.get('env_steps_per_second'), 0)} env steps/s", f"best evaluation {_num(tr['best_eval_reward'], 2)}"),
+        ("evaluate", f"`model.py norender`, {ev['episodes']} episodes", ev.get("seconds"), "",
+         f"{ev['mean']:.2f} ± {ev['std']:.2f}"),
+    ]
+    lines = ["| stage | work | wall time | work / wall time | result |", "|---|---|---:|---:|---|"]
+    lines += [f"| {a} | {b} | {_num(c, 0)} s | {d} | {e} |" for a, b, c, d, e in rows]
+    total = sum(v.get("seconds") or 0 for v in s.values())
+    lines.append(f"| **all stages** | | **{total:,.0f} s = {total / 3600:.2f} h** | | |")
+    return "\n".join(lines) + "\n"
+
+
+def rendered(text, folder):
+    """`text` with every block replaced by the table of its summary.json."""
+    def block(match):
+        path = os.path.join(folder, match.group(2))
+        try:
+            with open(path) as f:
+                summary = json.load(f)
+        except (OSError, ValueError) as e:
+            raise UserError(f"{path}: cannot read the summary of a README table ({e})") from None
+        return match.group(1) + table(summary) + match.group(4)
+    return BLOCK.sub(block, text)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--check", action="store_true", help="only check that the tables match their summary.json")
+    p.add_argument("--readme", default=README, help="the README to update or check")
+    args = p.parse_args()
+    with open(args.readme) as f:
+        text = f.read()
+    new = rendered(text, os.path.dirname(os.path.abspath(args.readme)))
+    if args.check:
+        for old_block, new_block in zip(BLOCK.finditer(text), BLOCK.finditer(new)):
+            if old_block.group(0) != new_block.group(0):
+                raise UserError(f"{args.readme}: the table of {old_block.group(2)} differs from it "
+                                "(python readme.py rewrites it)")
+        print(f"{len(BLOCK.findall(text))} tables match their summary.json")
+        return
+    atomic.write_bytes(args.readme, new.encode())
+    print(f"rewrote {len(BLOCK.findall(text))} tables of {args.readme}")
+
+
+if __name__ == "__main__":
+    run(main)
