@@ -267,7 +267,7 @@ PRESETS = {
         RNNConfig: dict(num_steps=100),
         RNNTrainConfig: dict(checkpoint_every=20),
         ModelConfig: dict(envs_per_worker=8),
-        TrainConfig: dict(num_episode=4, eval_steps=10, num_worker=2, num_worker_trial=8, max_generations=100,
+        TrainConfig: dict(num_episode=4, eval_steps=10, num_worker=2, num_worker_trial=8, max_generations=90,
                           train_renderer="approx"),
         PipelineConfig: dict(extract_ranks=2),
     },

@@ -145,7 +145,6 @@ class Model:
             raise UserError(f"{filename}: {params.size} parameters, but exp_mode {self.cfg.exp_mode} needs "
                             f"{self.param_count}")
         print(f"loading file {filename}")
-        self.data = data
         self.set_model_params(params)
 
     def get_random_model_params(self, stdev=0.1):

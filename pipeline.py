@@ -22,6 +22,7 @@ grew; any other change is refused with the option named, until `--rerun STAGE` r
 stage and every stage after it (their outputs replaced; a stage whose only change is a grown
 num_epoch, num_steps or max_generations continues from its checkpoint).
 """
+import contextlib
 import glob
 import json
 import os
@@ -29,6 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import atomic
@@ -54,6 +56,7 @@ INSTALL = {"tf_vae/vae.json": "vae/vae.json", "tf_rnn/rnn.json": "rnn/rnn.json",
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
 EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
 NOT_RESULTS = ("resume", "device", "threads")  # options that do not change a stage's results
+HEARTBEAT_SECONDS = 30  # how often a running stage's wall time is saved in pipeline.json
 EVAL_LINE = re.compile(r"^seed (\S+) average_reward (\S+) stdev (\S+)$")
 
 
@@ -149,16 +152,40 @@ class Pipeline:
             print(f"== {name}: " + (f"continuing ({', '.join(f'{k} {o} -> {n}' for k, (o, n) in changed.items())})"
                                     if grown else "redone"), flush=True)
         else:
-            print(f"== {name}", flush=True)
+            running = self.state.get("running", {})
+            before = running.get("seconds", 0.0) if running.get("stage") == name else 0.0
+            print(f"== {name}" + (f" (resumed: {before:.0f} s before the interruption)" if before else ""), flush=True)
         start = time.time()
-        figures = work() or {}
+        with self.heartbeat(name, before, start):
+            figures = work() or {}
+        self.state.pop("running", None)
         self.state["stages"][name] = {"seconds": round(before + time.time() - start, 1), "options": now, **figures}
         atomic.save_json(self.state_path, self.state, indent=1)
+
+    @contextlib.contextmanager
+    def heartbeat(self, name, before, start):
+        """Save the running stage's wall time every HEARTBEAT_SECONDS, so that a stage killed and
+        resumed reports its whole time (less at most one heartbeat)."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(HEARTBEAT_SECONDS):
+                self.state["running"] = {"stage": name, "seconds": round(before + time.time() - start, 1)}
+                atomic.save_json(self.state_path, self.state, indent=1)
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def forget_from(self, name, keep=False):
         """Drop the records of stage `name` and every later one, and their outputs (all but
         `name`'s own when `keep`: it continues from its checkpoint)."""
         names = list(STAGES)
+        self.state.pop("running", None)
         for later in names[names.index(name):]:
             record = self.state["stages"].pop(later, None)
             if later == name and keep:

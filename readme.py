@@ -2,6 +2,7 @@
 
     python readme.py            # rewrite every table block of README.md from its summary.json
     python readme.py --check    # exit 2 naming the first block that differs (the tests run this)
+    python readme.py --pictures runs/smoke/report docs/smoke   # a run's report as the README shows it
 
 A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`, where PATH
 (relative to the README) is a summary.json written by report.py.
@@ -64,11 +65,35 @@ def rendered(text, folder):
     return BLOCK.sub(block, text)
 
 
+def pictures(report_dir, docs_dir):
+    """Copy a report's PNGs and summary.json to `docs_dir`, and make each GIF a PNG strip of 4
+    of its frames, evenly spaced (the README shows stills; the GIFs stay in the run folder)."""
+    import glob
+    import shutil
+
+    import imageio.v3 as iio
+    import numpy as np
+
+    os.makedirs(docs_dir, exist_ok=True)
+    for path in sorted(glob.glob(os.path.join(report_dir, "*.png")) + [os.path.join(report_dir, "summary.json")]):
+        shutil.copyfile(path, os.path.join(docs_dir, os.path.basename(path)))
+    for path in sorted(glob.glob(os.path.join(report_dir, "*.gif"))):
+        frames = iio.imread(path)[..., :3]
+        picks = np.linspace(0, len(frames) - 1, 4).round().astype(int)
+        strip = np.concatenate([np.pad(frames[k], ((0, 0), (0, 4), (0, 0))) for k in picks], axis=1)
+        iio.imwrite(os.path.join(docs_dir, os.path.basename(path)[:-4] + ".png"), strip)
+    print(f"wrote the pictures of {report_dir} to {docs_dir}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only check that the tables match their summary.json")
     p.add_argument("--readme", default=README, help="the README to update or check")
+    p.add_argument("--pictures", nargs=2, metavar=("REPORT_DIR", "DOCS_DIR"),
+                   help="copy a run's report/ PNGs and summary.json and 4-frame stills of its GIFs to DOCS_DIR")
     args = p.parse_args()
+    if args.pictures:
+        return pictures(*args.pictures)
     with open(args.readme) as f:
         text = f.read()
     new = rendered(text, os.path.dirname(os.path.abspath(args.readme)))

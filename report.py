@@ -64,7 +64,7 @@ def plot_curves(path, folder, name):
     """A PNG of the TensorBoard scalars of CURVES[name]; returns {tag: last value}, or a note
     (and no PNG) when `folder` holds none of them."""
     title, tags, ylabel = CURVES[name]
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = plt.subplots(figsize=(10, 4))
     last = {}
     for tag, legend in tags:
         steps, values = scalars(folder, tag)
@@ -76,7 +76,7 @@ def plot_curves(path, folder, name):
         print(f"note: {folder}: no TensorBoard scalars ({', '.join(t for t, _ in tags)}); {name} not drawn")
         return {"missing": f"no TensorBoard scalars in {folder}"}
     ax.set(title=title, xlabel="training step (batch)", ylabel=ylabel)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: it hides no data
     ax.grid(alpha=0.3)
     atomic.write_bytes(path, png_bytes(fig))
     return last

@@ -68,11 +68,16 @@ def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path, untouched_source_tr
     state = json.loads((run_dir / "pipeline.json").read_text())
     assert set(state["stages"]) == {"extract"}  # killed inside vae_train
 
-    # 2. re-run: extract is skipped, vae_train resumes from its checkpoint, everything else runs
+    # 2. re-run: extract is skipped, vae_train resumes from its checkpoint, everything else runs; the
+    # time vae_train ran before the kill (as its heartbeat would have saved it) counts in its wall time
+    state["running"] = {"stage": "vae_train", "seconds": 100.0}
+    (run_dir / "pipeline.json").write_text(json.dumps(state))
     second = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "== extract: complete" in second.stdout and "== vae_train: complete" not in second.stdout
+    assert "== vae_train (resumed: 100 s before the interruption)" in second.stdout
     state = json.loads((run_dir / "pipeline.json").read_text())
+    assert state["stages"]["vae_train"]["seconds"] > 100 and "running" not in state
     assert list(state["stages"]) == STAGES
     for name in REPORT:
         assert (run_dir / "report" / name).stat().st_size > 0, name

@@ -146,6 +146,16 @@ def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_self_launched_job_failure_is_one_line_without_mpich_banners(workdir, tmp_path):
+    bad = tmp_path / "vae.json"
+    bad.write_text("[1, 2")
+    proc = run_script("train.py", *TINY, "--log_dir", tmp_path / "log", "--vae_path", bad, cwd=workdir, check=False,
+                      timeout=120)  # train.py starts mpiexec itself
+    assert proc.returncode == 2 and "Abort(" not in proc.stderr and "=====" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()  # one line, whichever worker failed first
+    assert line.startswith("train.py: error: worker ") and f"{bad}: not a weight JSON file" in line
+
+
 def test_a_population_pycma_cannot_sample_is_refused(workdir, tmp_path):
     proc = run_script("train.py", *TINY, "-t", "1", "--log_dir", tmp_path / "log", cwd=workdir, check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == \
@@ -185,3 +195,8 @@ def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_m
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     proc = run_script("plot_progress.py", tmp_path / "missing", check=False)
     assert proc.returncode == 2 and "missing.hist.json: no such file" in proc.stderr
+    run_script("plot_progress.py", full_run / BASE, tf_models / "log" / "carracing.cma.16.64", "--compare",
+               "--cores", 2, 64, "--labels", "ours", "original", "--out", tmp_path / "both.png")
+    assert (tmp_path / "both.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = run_script("plot_progress.py", full_run / BASE, full_run / BASE, "--compare", "--cores", 2, check=False)
+    assert proc.returncode == 2 and "as many --cores and --labels as log bases" in proc.stderr
