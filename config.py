@@ -3,14 +3,15 @@
 One dataclass per stage. Its defaults are the `paper` preset: the values of the TensorFlow
 original (hardmaru/WorldModelsExperiments, `carracing/`). The `smoke` preset changes only
 amounts (episodes, frames, epochs, steps, population, generations), never the networks, so
-weights move freely between scales. Options that deviate from the original are named here,
-off by default, and listed in the README.
+weights move freely between scales; the `small` preset is the budget of the shipped agent
+(amounts between the two, plus named options). Options that deviate from the original are
+named here, off by default, and listed in the README.
 
 Every stage script builds its configuration with `parse`:
 
     python extract.py --config smoke --max_trials 3
 
-Its `--help` lists each field with a one-line meaning and its paper and smoke values.
+Its `--help` lists each field with a one-line meaning and its value in every preset that sets it.
 """
 import argparse
 import dataclasses

@@ -186,7 +186,46 @@ class SimpleGA:
         return (self.best_mu, self.best_reward, self.curr_best_reward, self.sigma)
 
 
-class OpenES:
+class _MeanSearch:
+    """What OpenES and PEPG share: a searched mean `mu` moved by Adam, the best mean seen, and
+    the fitness shaping (centered ranks, then the weight decay term)."""
+
+    def _start_search(self, learning_rate, weight_decay, rank_fitness, forget_best):
+        self.mu = np.zeros(self.num_params)
+        self.best_mu = np.zeros(self.num_params)
+        self.curr_best_mu = np.zeros(self.num_params)
+        self.best_reward = 0
+        self.curr_best_reward = 0
+        self.first_iteration = True
+        self.weight_decay = weight_decay
+        self.rank_fitness = rank_fitness
+        self.forget_best = forget_best or rank_fitness  # ranks are not comparable across generations
+        self.optimizer = Adam(self, learning_rate)
+
+    def _fitness(self, rewards):
+        if len(rewards) != self.popsize:
+            raise ValueError("Inconsistent reward_table size reported.")
+        table = np.array(rewards, dtype=np.float64)
+        if self.rank_fitness:
+            table = compute_centered_ranks(table)
+        if self.weight_decay > 0:
+            table += compute_weight_decay(self.weight_decay, self.solutions)  # in place: stays float32 after ranks
+        return table
+
+    def current_param(self):
+        return self.curr_best_mu
+
+    def set_mu(self, mu):
+        self.mu = np.array(mu)
+
+    def best_param(self):
+        return self.best_mu
+
+    def result(self):
+        return (self.best_mu, self.best_reward, self.curr_best_reward, self.sigma)
+
+
+class OpenES(_MeanSearch):
     """OpenAI-ES: gradient `eps.T @ standardized(reward) / (popsize * sigma)` applied with Adam;
     centered-rank fitness and optional mirrored (antithetic) noise."""
 
@@ -202,16 +241,7 @@ class OpenES:
         self.antithetic = antithetic
         if antithetic and popsize % 2:
             raise ValueError("OpenES: antithetic sampling needs an even population size")
-        self.mu = np.zeros(num_params)
-        self.best_mu = np.zeros(num_params)
-        self.curr_best_mu = np.zeros(num_params)
-        self.best_reward = 0
-        self.curr_best_reward = 0
-        self.first_iteration = True
-        self.weight_decay = weight_decay
-        self.rank_fitness = rank_fitness
-        self.forget_best = forget_best or rank_fitness  # ranks are not comparable across generations
-        self.optimizer = Adam(self, learning_rate)
+        self._start_search(learning_rate, weight_decay, rank_fitness, forget_best)
 
     def rms_stdev(self):
         return self.sigma
@@ -226,13 +256,7 @@ class OpenES:
         return self.solutions
 
     def tell(self, rewards):
-        if len(rewards) != self.popsize:
-            raise ValueError("Inconsistent reward_table size reported.")
-        reward = np.array(rewards, dtype=np.float64)
-        if self.rank_fitness:
-            reward = compute_centered_ranks(reward)
-        if self.weight_decay > 0:
-            reward += compute_weight_decay(self.weight_decay, self.solutions)  # in place: stays float32 after ranks
+        reward = self._fitness(rewards)
         best = np.argsort(reward)[::-1][0]
         self.curr_best_reward, self.curr_best_mu = reward[best], self.solutions[best]
         if self.first_iteration or self.forget_best or self.curr_best_reward > self.best_reward:
@@ -247,20 +271,7 @@ class OpenES:
         if self.learning_rate > self.learning_rate_limit:
             self.learning_rate *= self.learning_rate_decay
 
-    def current_param(self):
-        return self.curr_best_mu
-
-    def set_mu(self, mu):
-        self.mu = np.array(mu)
-
-    def best_param(self):
-        return self.best_mu
-
-    def result(self):
-        return (self.best_mu, self.best_reward, self.curr_best_reward, self.sigma)
-
-
-class PEPG:
+class PEPG(_MeanSearch):
     """PEPG with symmetric sampling, a per-parameter sigma adapted from the reward of each pair
     (each change clipped to +-sigma_max_change * sigma), Adam on the mean (or, with
     elite_ratio > 0, a step to the elites' average), centered-rank fitness."""
@@ -284,17 +295,8 @@ class PEPG:
         self.elite_ratio = elite_ratio
         self.elite_popsize = int(popsize * elite_ratio)
         self.use_elite = self.elite_popsize > 0
-        self.mu = np.zeros(num_params)
         self.sigma = np.ones(num_params) * sigma_init
-        self.curr_best_mu = np.zeros(num_params)
-        self.best_mu = np.zeros(num_params)
-        self.best_reward = 0
-        self.curr_best_reward = 0
-        self.first_iteration = True
-        self.weight_decay = weight_decay
-        self.rank_fitness = rank_fitness
-        self.forget_best = forget_best or rank_fitness
-        self.optimizer = Adam(self, learning_rate)
+        self._start_search(learning_rate, weight_decay, rank_fitness, forget_best)
 
     def rms_stdev(self):
         return np.mean(np.abs(self.sigma))
@@ -309,13 +311,7 @@ class PEPG:
         return self.solutions
 
     def tell(self, rewards):
-        if len(rewards) != self.popsize:
-            raise ValueError("Inconsistent reward_table size reported.")
-        table = np.array(rewards, dtype=np.float64)
-        if self.rank_fitness:
-            table = compute_centered_ranks(table)
-        if self.weight_decay > 0:
-            table += compute_weight_decay(self.weight_decay, self.solutions)  # in place: stays float32 after ranks
+        table = self._fitness(rewards)
         if self.average_baseline:
             b, reward = np.mean(table), table
         else:
@@ -355,14 +351,3 @@ class PEPG:
         if self.learning_rate_decay < 1 and self.learning_rate > self.learning_rate_limit:
             self.learning_rate *= self.learning_rate_decay
 
-    def current_param(self):
-        return self.curr_best_mu
-
-    def set_mu(self, mu):
-        self.mu = np.array(mu)
-
-    def best_param(self):
-        return self.best_mu
-
-    def result(self):
-        return (self.best_mu, self.best_reward, self.curr_best_reward, self.sigma)

@@ -112,9 +112,10 @@ def test_dream_is_m_prediction_advancing_once_per_step(agent, paths, temperature
     assert rng.randint(0, 1) == 0
     z = np.array(mu) / 1e4 + np.exp(np.array(logvar) / 1e4 / 2.0) * rng.randn(32)
     np.testing.assert_allclose(zs[0], z, rtol=0, atol=1e-12)
+    params = json.loads(paths["params"].read_text())[0]
     state = rnn_init_state(agent.rnn)
     for t in range(STEPS):
-        action = original_action(agent.data[0], z, state.h[0])
+        action = original_action(params, z, state.h[0])
         if t == 0:  # the original's second advance, from the state get_action already advanced
             twice = mdn_step(agent.rnn, z, action, rnn_next_state(agent.rnn, z, action, state))[3]
         logmix, mean, logstd, state = mdn_step(agent.rnn, z, action, state)
