@@ -271,6 +271,7 @@ class OpenES(_MeanSearch):
         if self.learning_rate > self.learning_rate_limit:
             self.learning_rate *= self.learning_rate_decay
 
+
 class PEPG(_MeanSearch):
     """PEPG with symmetric sampling, a per-parameter sigma adapted from the reward of each pair
     (each change clipped to +-sigma_max_change * sigma), Adam on the mean (or, with
@@ -350,4 +351,3 @@ class PEPG(_MeanSearch):
             self.sigma[self.sigma > self.sigma_limit] *= self.sigma_decay
         if self.learning_rate_decay < 1 and self.learning_rate > self.learning_rate_limit:
             self.learning_rate *= self.learning_rate_decay
-
