@@ -181,6 +181,9 @@ class TrainConfig:
     sigma_init: float = arg(0.1, "initial standard deviation", min=0.0)
     sigma_decay: float = arg(0.999, "sigma decay (not used by cma)", min=0.0)
     max_generations: int = arg(0, "stop after this many generations (0 = run until killed, as the original)", min=0)
+    init_from: str = arg("", "start the search's mean from this controller JSON (a .best.json or a generation's "
+                             ".json) instead of zeros (empty = zeros, as the original); its step size stays "
+                             "--sigma_init; not with ga, whose population has no mean")
     train_renderer: str = arg("", "renderer of the training episodes only (empty = --renderer, as the original); "
                                   "the evaluations of the mean keep --renderer, so approx trains faster while every "
                                   "reported score stays exact", choices=("", "fast", "gymnasium", "approx"))

@@ -62,8 +62,8 @@ class Adam:
 
 
 class CMAES:
-    """CMA-ES through pycma: x0 = 0, sigma0 = sigma_init, popsize; every other pycma option
-    at its default. pycma minimizes, so it is told `-reward + weight_decay_term`.
+    """CMA-ES through pycma: x0 = 0 (or `x0`), sigma0 = sigma_init, popsize; every other pycma
+    option at its default. pycma minimizes, so it is told `-reward + weight_decay_term`.
 
     With the pinned pycma 4.5 (the original used 2.2): `result` is a named tuple whose
     indices 0 (xbest), 1 (fbest), 5 (xfavorite = the mean) and 6 (stds) are the ones used, as
@@ -71,7 +71,7 @@ class CMAES:
     sampling.
     """
 
-    def __init__(self, num_params, sigma_init=0.10, popsize=255, weight_decay=0.01):
+    def __init__(self, num_params, sigma_init=0.10, popsize=255, weight_decay=0.01, x0=None):
         import cma
 
         self.num_params = num_params
@@ -81,7 +81,8 @@ class CMAES:
         self.solutions = None
         # verb_disp 0: no header line, whose time-based seed= suggests an unseeded run (train.py
         # seeds np.random, which pycma samples from, right after this and prints that seed)
-        self.es = cma.CMAEvolutionStrategy(num_params * [0], sigma_init, {"popsize": popsize, "verb_disp": 0})
+        x0 = num_params * [0] if x0 is None else list(x0)
+        self.es = cma.CMAEvolutionStrategy(x0, sigma_init, {"popsize": popsize, "verb_disp": 0})
 
     def rms_stdev(self):
         return np.mean(np.abs(self.es.result[6]))

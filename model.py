@@ -61,6 +61,19 @@ def check_weight_files(cfg):
                             "rnn/, e.g. cd runs/smoke)")
 
 
+def read_controller_params(filename, count, exp_mode):
+    """The flat parameters of a controller JSON file: data[0] of `best.json` ([params, score]) or
+    of a generation's `.json` ([params]), checked to hold the `count` that `exp_mode` needs."""
+    data = tfjson.read(filename, "a controller JSON file")
+    try:
+        params = np.array(data[0], dtype=np.float64)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise UserError(f"{filename}: expected [params, ...] with a flat list of numbers first") from None
+    if params.shape != (count,):
+        raise UserError(f"{filename}: {params.size} parameters, but exp_mode {exp_mode} needs {count}")
+    return params
+
+
 def make_model(load_model=True, cfg=None, env_cfg=None):
     """The original's make_model: an agent whose V and M load cfg.vae_path / cfg.rnn_path."""
     return Model(load_model=load_model, cfg=cfg or ModelConfig(), env_cfg=env_cfg or EnvConfig())
@@ -135,15 +148,8 @@ class Model:
 
     def load_model(self, filename):
         """Load controller parameters from `best.json` ([params, score]) or a generation's
-        `.json` ([params]): data[0] is the flat list either way."""
-        data = tfjson.read(filename, "a controller JSON file")
-        try:
-            params = np.array(data[0], dtype=np.float64)
-        except (TypeError, ValueError, IndexError, KeyError):
-            raise UserError(f"{filename}: expected [params, ...] with a flat list of numbers first") from None
-        if params.shape != (self.param_count,):
-            raise UserError(f"{filename}: {params.size} parameters, but exp_mode {self.cfg.exp_mode} needs "
-                            f"{self.param_count}")
+        `.json` ([params])."""
+        params = read_controller_params(filename, self.param_count, self.cfg.exp_mode)
         print(f"loading file {filename}")
         self.set_model_params(params)
 

@@ -190,17 +190,23 @@ class Workers:
             mpi.wait(request)
 
 
-def make_es(cfg, num_params):
-    """The optimizer with the original train.py's arguments for `cfg.optimizer`."""
+def make_es(cfg, num_params, x0=None):
+    """The optimizer with the original train.py's arguments for `cfg.optimizer`, its mean at `x0`
+    when given (--init_from) instead of zeros."""
     kwargs = dict(ES_ARGS[cfg.optimizer], sigma_init=cfg.sigma_init, popsize=cfg.num_worker * cfg.num_worker_trial)
     if cfg.optimizer != "cma":
         kwargs["sigma_decay"] = cfg.sigma_decay
     if cfg.optimizer == "openes":
         kwargs["antithetic"] = cfg.antithetic == 1
+    if cfg.optimizer == "cma" and x0 is not None:
+        kwargs["x0"] = x0
     try:
-        return OPTIMIZERS[cfg.optimizer](num_params, **kwargs)
+        es = OPTIMIZERS[cfg.optimizer](num_params, **kwargs)
     except ValueError as e:
         raise UserError(f"--optimizer {cfg.optimizer} with population {kwargs['popsize']}: {e}") from None
+    if cfg.optimizer != "cma" and x0 is not None:
+        es.set_mu(x0)
+    return es
 
 
 class HistoryRow(NamedTuple):
@@ -228,9 +234,18 @@ def run_settings(cfg, model_cfg, env_cfg):
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items()}}
 
 
+def init_params(cfg, model_cfg):
+    """The controller parameters of --init_from, or None (the original's zeros)."""
+    from model import param_count, read_controller_params
+
+    if not cfg.init_from:
+        return None
+    return read_controller_params(cfg.init_from, param_count(model_cfg.exp_mode), model_cfg.exp_mode)
+
+
 def preflight(cfg, model_cfg, env_cfg):
-    """What can be refused before MPI starts: missing weights, an unwritable log folder, and a
-    start over an existing run or a resume without one. Creates nothing."""
+    """What can be refused before MPI starts: missing weights, an unwritable log folder, a start
+    over an existing run or a resume without one, and a bad --init_from. Creates nothing."""
     from model import check_weight_files
 
     population = cfg.num_worker * cfg.num_worker_trial
@@ -247,6 +262,9 @@ def preflight(cfg, model_cfg, env_cfg):
     if existing:
         raise UserError(f"{existing[0]}: a run with these settings exists; pass --resume to continue it, "
                         "or move its files or choose another --log_dir")
+    if cfg.init_from and cfg.optimizer == "ga":
+        raise UserError(f"--init_from {cfg.init_from}: not with --optimizer ga, whose population has no mean")
+    init_params(cfg, model_cfg)  # refuses a missing, corrupt or mis-sized file
 
 
 class _GlobalRNGPickler(pickle.Pickler):
@@ -284,7 +302,7 @@ class Run:
             print(f"resuming {self.base} after generation {self.state['t']}"
                   + (" (its evaluation first)" if self.state["pending_eval"] else ""), flush=True)
         else:
-            self.es = make_es(cfg, num_params)
+            self.es = make_es(cfg, num_params, init_params(cfg, model_cfg))
             np.random.seed(cfg.seed_start)  # the original's Seeder, seeded after the optimizer was built
             self.state = dict(t=0, pending_eval=False, elapsed=0, history=[], history_best=[], eval_log=[],
                               current_param=None, best_reward_eval=0, best_params_eval=None, max_len=-1, env_steps=0)

@@ -132,6 +132,22 @@ def test_refusals_come_before_mpi_and_leave_nothing(workdir, tmp_path):
     assert "Abort" not in proc.stderr and not log.exists() and os.listdir(tmp_path) == []
 
 
+def test_init_from_starts_the_mean_at_a_saved_controller(workdir, full_run, tmp_path):
+    params, _ = json.loads((full_run / (BASE + ".best.json")).read_text())
+    run_script("train.py", *TINY, "--max_generations", "1", "--sigma_init", "1e-7", "--log_dir", tmp_path / "log",
+               "--init_from", full_run / (BASE + ".best.json"), cwd=workdir, mpi=3)
+    (mean,) = json.loads((tmp_path / "log" / (BASE + ".json")).read_text())
+    assert np.abs(np.array(params)).max() > 0.01  # a trained controller, far from the original's zeros
+    np.testing.assert_allclose(mean, params, atol=1.01e-4)  # moved by ~sigma, then quantized to 1e-4
+    (tmp_path / "short.json").write_text("[[0.5, 0.25], 12.0]")
+    for extra, message in (([], "short.json: 2 parameters, but exp_mode zh needs 867"),
+                           (["-o", "ga"], "not with --optimizer ga, whose population has no mean")):
+        proc = run_script("train.py", *TINY, *extra, "--log_dir", tmp_path / "refused", "--init_from",
+                          tmp_path / "short.json", cwd=workdir, check=False)
+        assert proc.returncode == 2 and proc.stderr.strip().endswith(message), proc.stderr
+        assert "Traceback" not in proc.stderr and not (tmp_path / "refused").exists()
+
+
 def test_a_failing_worker_ends_the_job_with_one_clear_line(workdir, tmp_path):
     bad = tmp_path / "vae.json"
     bad.write_text("[1, 2")
