@@ -51,6 +51,7 @@ from es import CMAES, PEPG, OpenES, SimpleGA
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
 TAG_WORK = 0  # packets and results
 TAG_FAILED = 7  # a worker's last words (pickled str), sent when it stops for any reason but the master's order
+ABORT_GRACE_SECONDS = 1.0  # between the master's last line and its MPI_Abort
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
 CHECKPOINT = ".checkpoint.pt"
 STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
@@ -466,6 +467,9 @@ def main():
                 if not isinstance(e, (UserError, KeyboardInterrupt)):
                     traceback.print_exc()
                 code = 2 if isinstance(e, UserError) else 1
+                # MPICH's proxy forwards our stderr asynchronously, and an abort that reaches it
+                # first ends the job with the line unsent (seen once in CI): give it time to go
+                time.sleep(ABORT_GRACE_SECONDS)
                 mpi.comm.Abort(code)
                 os._exit(code)  # MPICH's Abort may return to the caller before the launcher ends the job
             raise
