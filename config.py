@@ -223,6 +223,18 @@ class DreamConfig:
 
 
 @dataclass
+class ProbeConfig:
+    """vprobe.py (and report.py): V's error on the agent's frames against the data policy's."""
+
+    probe_episodes: int = arg(3, "episodes of each policy (the agent's and the random policy's)", min=1)
+    probe_seed: int = arg(1000, "tracks of the probe: the agent drives the tracks model.py norender would at this "
+                                "seed, the random policy one track per seed from here", min=0)
+    probe_frames: int = arg(1000, "frames per episode at most", min=1)
+    worst: int = arg(8, "worst-reconstructed agent frames in the picture", min=1)
+    out: str = arg("vprobe.png", "the picture; its figures go to the same name with .json")
+
+
+@dataclass
 class PipelineConfig:
     """pipeline.py: every stage in one run folder, then the report."""
 

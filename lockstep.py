@@ -27,7 +27,8 @@ class _Episode:
         self.t, self.total_reward, self.since_reward = 0, 0.0, 0
 
 
-def simulate_batch(model, envs, solutions, seeds, num_episode=1, train_mode=False, max_len=-1, no_reward_steps=0):
+def simulate_batch(model, envs, solutions, seeds, num_episode=1, train_mode=False, max_len=-1, no_reward_steps=0,
+                   on_step=None):
     """Run `num_episode` episodes of each controller in `solutions` (flat parameter arrays) on the
     K = len(envs) envs in lockstep; returns [(reward_list, t_list)] per solution, as
     `model.simulate` would for (solution, seed), apart from the z noise.
@@ -38,6 +39,10 @@ def simulate_batch(model, envs, solutions, seeds, num_episode=1, train_mode=Fals
     np.random.default_rng((seeds[i], e)); the global np.random and `random` are not touched.
     An episode ends as in `simulate`: done, the step cap (cfg.max_episode_length, or `max_len`
     when training), or with train_mode `no_reward_steps` steps without a positive reward.
+
+    `on_step(job, episode, t, obs, action)`, if given, sees every step's 64x64 frame and the
+    action chosen on it, and returns the action to take instead (the same one to only record);
+    M is advanced with the action taken.
     """
     cap = max_len if train_mode and max_len > 0 else model.cfg.max_episode_length
     patience = no_reward_steps if train_mode else 0
@@ -61,6 +66,8 @@ def simulate_batch(model, envs, solutions, seeds, num_episode=1, train_mode=Fals
         mu, logvar = model.encode_frames(np.stack([r.obs for r in running]))
         z = mu + np.exp(logvar / 2.0) * np.stack([r.noise.standard_normal(mu.shape[1]) for r in running])
         actions = controller.act(rnn_output(state, z, model.exp_mode), batch_layers)
+        if on_step is not None:
+            actions = np.stack([on_step(r.job, r.episode, r.t, r.obs, a) for r, a in zip(running, actions)])
         with torch.inference_mode():
             _, state = model.rnn.step(torch.from_numpy(np.concatenate([z, actions], 1).astype(np.float32)), state)
         keep = []

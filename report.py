@@ -9,6 +9,8 @@ Writes
   vae_reconstruction.gif real frames of a recorded episode beside their VAE reconstructions
   agent.gif              the trained agent driving: the frame it sees beside its reconstruction
   dream_t<T>.gif         frames M imagines, decoded by V, at each dream temperature
+  vprobe.png             the V probe (vprobe.py): V's worst reconstructions of the agent's frames, and its
+                         error on the agent's frames beside the data policy's (figures in summary.json)
   summary.json           each stage's key figures (losses, evaluation, wall time, throughput)
 pipeline.py runs it last; it reads the stage timings pipeline.json recorded, when present.
 """
@@ -28,8 +30,9 @@ import config
 import dream_model
 import plot_progress
 import train_logs
+import vprobe
 from cli import UserError, run
-from config import DreamConfig, EnvConfig, ModelConfig, ReportConfig, TrainConfig
+from config import DreamConfig, EnvConfig, ModelConfig, ProbeConfig, ReportConfig, TrainConfig
 from episodes import episode_length, list_episodes, load_episode
 from media import png_bytes, save_gif, to_uint8
 from model import make_model, set_torch_for_acting
@@ -146,7 +149,7 @@ def stage_figures(cfg, report):
                   "last_generation": dict(zip(["mean", "min", "max", "std"], hist[-1][2:6])) if hist else None,
                   "env_steps": env_steps, "env_steps_per_second": rate("train", env_steps)},
         "evaluate": {k: v for k, v in stages.get("evaluate", {}).items() if k not in ("seconds", "options")},
-        "report": {"agent_episode": report["agent"], "gifs": report["gifs"]},
+        "report": {"agent_episode": report["agent"], "gifs": report["gifs"], "vprobe": report["vprobe"]},
     }
     for stage, values in figures.items():
         if seconds.get(stage) is not None:
@@ -190,6 +193,10 @@ def main():
         report["gifs"][name] = dream_model.dream_gif(model, out(name), temperature,
                                                      min(dream_cfg.max_frames, cfg.gif_frames), cfg.seed,
                                                      initial_z_path=dream_cfg.initial_z_path)
+
+    probe_cfg = ProbeConfig(probe_frames=model_cfg.max_episode_length)
+    report["vprobe"], picture = vprobe.probe(model, model.model_params, probe_cfg, env_cfg)
+    atomic.write_bytes(out("vprobe.png"), picture)
 
     summary = {"config": vars(args).get("config", "paper"), "episode_of_reconstruction_gif": episode,
                "stages": stage_figures(cfg, report)}

@@ -1,0 +1,74 @@
+"""The V probe (vprobe.py, report.py): V's error on the agent's frames beside the data policy's,
+and simulate_batch's per-step hook it records with."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vprobe
+from conftest import REPO, run_script
+from config import ModelConfig
+from env import make_env
+from lockstep import simulate_batch
+from model import Model
+from vae.vae import ConvVAE
+
+SHIPPED_BEST = REPO / "log" / "carracing.cma.4.16.best.json"
+
+
+def test_reconstruction_error_is_the_summed_squared_error_of_the_mean_decode():
+    torch.manual_seed(0)
+    vae = ConvVAE(batch_size=1, is_training=False).eval()
+    frames = np.random.default_rng(0).integers(0, 256, size=(7, 64, 64, 3), dtype=np.uint8)
+    errors, recon = vprobe.reconstruction_errors(vae, frames)
+    x = frames.astype(np.float32) / 255.0
+    mu, _ = vae.encode_mu_logvar(x)
+    y = vae.decode(mu)  # the numpy path of the ConvVAE, independent of the probe's tensor path
+    np.testing.assert_allclose(errors, ((x - y) ** 2).sum(axis=(1, 2, 3)), rtol=1e-4)
+    assert recon.dtype == np.uint8 and np.abs(recon.astype(float) - y * 255).max() <= 0.5 + 1e-3
+
+
+def test_worst_frames_are_the_largest_errors_apart():
+    errors = np.zeros(200)
+    errors[[10, 12, 50, 120, 121]] = [9.0, 8.0, 7.0, 6.0, 10.0]
+    assert vprobe.worst_frames(errors, 3) == [121, 10, 50]  # 12 and 120 lie within APART of a worse one
+    assert all(abs(a - b) >= vprobe.APART for a in vprobe.worst_frames(errors, 5)
+               for b in vprobe.worst_frames(errors, 5) if a != b)
+
+
+def test_on_step_sees_every_frame_and_its_action_replaces_the_agents():
+    model = Model(load_model=False, cfg=ModelConfig(max_episode_length=12))
+    env = make_env()
+    taken = []
+    step = env.step
+    env.step = lambda action: taken.append(np.array(action)) or step(action)
+    seen = []
+
+    def on_step(job, episode, t, obs, action):
+        seen.append((job, episode, t, obs.shape))
+        return np.array([0.5, 0.25, 0.0])
+
+    simulate_batch(model, [env], [np.zeros(model.param_count)], [4], num_episode=2, on_step=on_step)
+    assert seen == [(0, e, t, (64, 64, 3)) for e in range(2) for t in range(12)]
+    stepped = [a for a in taken if a.shape == (3,)]
+    assert len(stepped) >= 24 and all(np.allclose(a, [0.5, 0.25, 0.0]) for a in stepped[-24:])
+
+
+def test_probe_of_the_shipped_agent_writes_its_figures_and_picture(tmp_path):
+    out = tmp_path / "probe.png"
+    proc = run_script("vprobe.py", SHIPPED_BEST, "--probe_episodes", 1, "--probe_frames", 40, "--worst", 2,
+                      "--out", out, cwd=REPO)
+    figures = json.loads(out.with_suffix(".json").read_text())
+    assert figures["agent"]["frames"] == figures["data_policy"]["frames"] == 40
+    assert figures["ratio"] == pytest.approx(figures["agent"]["mean"] / figures["data_policy"]["mean"])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "agent / data policy" in proc.stdout
+
+
+def test_probe_of_a_foreign_file_is_one_line(tmp_path):
+    bad = tmp_path / "best.json"
+    bad.write_text("[[1, 2, 3], 0]")
+    proc = run_script("vprobe.py", bad, "--out", tmp_path / "p.png", cwd=REPO, check=False)
+    assert proc.returncode == 2 and "3 parameters" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "p.png").exists()
