@@ -46,13 +46,21 @@ class EnvConfig:
 
 @dataclass
 class ExtractConfig:
-    """extract.py: random rollouts with the original's random-controller policy."""
+    """extract.py: rollouts with the original's random-controller policy (or a trained agent's, --controller)."""
 
     max_trials: int = arg(200, "episodes per process (each MPI rank writes this many)", min=1)
     max_frames: int = arg(1000, "frames per episode (episodes always run full length)", min=1)
     dir_name: str = arg("record", "folder the episodes are written to, one <int>.npz each")
     seed: int = arg(0, "base seed: episode i's file name and content depend only on (seed, i)", min=0)
-    envs_per_worker: int = arg(1, "envs each process steps in lockstep; the files are identical for every value", min=1)
+    controller: str = arg("", "also record episodes driven by this controller JSON with the agent's V and M "
+                              "(--vae_path, --rnn_path, --exp_mode) instead of the random policy only (empty = the "
+                              "original's random policy)")
+    agent_share: float = arg(1.0, "with --controller: the share of episodes the agent drives, spread evenly (episode i "
+                                  "is the agent's when floor((i + 1) * share) > floor(i * share)); the others are the "
+                                  "random policy's", min=0.0)
+    action_noise: float = arg(0.0, "with --controller: standard deviation of N(0, sigma) noise added to each of the "
+                                   "agent's actions, clipped to the action space (0 = none; Sha01in's JAX port: 0.05)",
+                              min=0.0)
 
 
 @dataclass
@@ -68,6 +76,9 @@ class VAEConfig:
     max_files: int = arg(10000, "train on the first this-many files of data_dir, sorted by name", min=1)
     model_save_path: str = arg("tf_vae", "folder vae.json (TF format) is written to")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1, ...")
+    init_from: str = arg("", "start from these weights (a vae.json in the original's format, e.g. the last round's "
+                             "V) instead of a fresh initialisation (empty = fresh, as the original); Adam starts "
+                             "fresh either way")
     seed: int = arg(0, "seed for initialisation, shuffling and the reparameterisation noise", min=0)
     shuffle_files: int = arg(100, "episodes loaded and shuffled together (~1.2 GB per 100 episodes of 1000 frames); "
                                   "a value >= max_files shuffles all frames at once, as the original (~123 GB)", min=1)
@@ -129,6 +140,9 @@ class RNNTrainConfig:
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
     threads: int = arg(0, "torch CPU threads (0 = torch's default, one per core); 1 is faster when other "
                           "processes share the cores", min=0)
+    init_from: str = arg("", "start from these weights (an rnn.json in the original's format, e.g. the last round's "
+                             "M) instead of a fresh initialisation (empty = fresh, as the original); Adam and the "
+                             "learning-rate schedule start fresh either way")
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
     log_every: int = arg(20, "print the cost and log the sequences per second every this-many steps", min=1)
     checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",
@@ -149,9 +163,10 @@ class ModelConfig:
     controller_hidden: int = arg(40, "tanh units of exp_mode z_hidden's hidden layer (the paper's z + hidden agent)",
                                  min=1)
     max_episode_length: int = arg(1000, "step cap of one episode in simulate", min=1)
-    envs_per_worker: int = arg(1, "envs a process steps in lockstep (train.py workers, model.py norender); 1 = the "
-                                  "original's one env. K > 1 batches V, M and C over K envs (faster: README, Speed); "
-                                  "each episode then draws its z noise from its own stream (seed, episode), not the "
+    envs_per_worker: int = arg(1, "envs a process steps in lockstep (extract.py, train.py workers, model.py norender); "
+                                  "1 = the original's one env. K > 1 batches V, M and C over K envs (faster: README, "
+                                  "Speed); extract.py's random-policy files are the same for every K; otherwise "
+                                  "each episode draws its z noise from its own stream (seed, episode), not the "
                                   "global np.random, so results differ from K = 1 but not between K > 1", min=1)
 
 

@@ -8,6 +8,7 @@ z_hidden (the paper's "z + hidden layer" agent) they are [b_hidden (hidden), W_h
 import numpy as np
 
 NUM_ACTIONS = 3  # steer, gas, brake
+ACTION_LOW, ACTION_HIGH = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])  # CarRacing's action space
 
 
 def param_count(num_inputs, hidden=0):

@@ -22,11 +22,27 @@ is a bijection (A is invertible mod the prime P), so no two episodes share a fil
 2 ranks x k episodes write exactly the files of 1 rank x 2k episodes. The seed names the
 file and seeds both the track and the policy, so a file's content depends on its name only.
 
-With --envs_per_worker K, a process steps K episodes in lockstep (K envs); the files are the
-same for every K.
+With --envs_per_worker K, a process steps K episodes in lockstep (K envs); the random policy's
+files are the same for every K.
+
+Data driven by a trained agent (off by default; the original records only its random policy):
+--controller FILE drives a share of the episodes (--agent_share, spread evenly over the episode
+indices) with that controller and the agent's V and M (--vae_path, --rnn_path, --exp_mode), z
+sampled as in lockstep.simulate_batch from a stream of the episode's own (seed, 0); with
+--action_noise sigma each action gets N(0, sigma) noise from the stream (seed, 0, 1), clipped to
+the action space, and the action taken is recorded (and fed to M). An agent episode runs beside
+the other agent episodes of its group of K (this rank's agent episodes in order, K at a time),
+whose batched V rounds its floats alike; so its file depends on its seed, K and the rank count,
+and a resumed run re-records whole groups. `<dir_name>/policies.json` records the policy of
+every episode file and the settings (file hashes included) they were recorded with; a run with
+other settings in the same folder is refused (a folder without it holds the random policy's).
 
 Re-running resumes: complete files (right length) are skipped, the rest are recorded again.
 """
+import dataclasses
+import hashlib
+import json
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +54,7 @@ import atomic
 import controller
 import mpi
 from cli import UserError, run
-from config import EnvConfig, ExtractConfig, RNNConfig, VAEConfig, parse
+from config import EnvConfig, ExtractConfig, ModelConfig, RNNConfig, VAEConfig, parse
 from env import SCREEN_X, SCREEN_Y, env_from_config
 from episodes import array_header
 
@@ -47,6 +63,7 @@ SEED_MULTIPLIER = 742938285
 SEED_OFFSET = 950706376
 PROGRESS_TAG = 7  # MPI tag of the progress messages sent to rank 0
 PROGRESS_EVERY = 50  # frames between progress reports
+POLICIES = "policies.json"  # in dir_name: {"settings": ..., "episodes": {"<seed>": "agent" or "random"}}
 
 
 def episode_seed(seed, index):
@@ -153,31 +170,144 @@ def record(envs, seeds, max_frames, progress):
     return list(zip(recording_obs, recording_action))
 
 
+def drives(index, share):
+    """Whether the agent drives episode `index` at --agent_share `share` (spread evenly)."""
+    return math.floor((index + 1) * share) > math.floor(index * share)
+
+
+def record_agent(model, envs, seeds, max_frames, noise, progress):
+    """Episodes of the agent `model` on the tracks of `seeds`, one per env, in one lockstep batch:
+    [(obs, action) arrays of max_frames frames]; the actions are the ones taken (with `noise`)."""
+    from lockstep import simulate_batch  # torch is loaded only when an agent drives
+
+    recording_obs = np.empty((len(seeds), max_frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+    recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
+    streams = [np.random.default_rng((seed, 0, 1)) for seed in seeds]
+
+    def on_step(job, episode, t, obs, action):
+        if noise > 0:
+            action = np.clip(action + streams[job].normal(0.0, noise, 3), controller.ACTION_LOW, controller.ACTION_HIGH)
+        recording_obs[job, t], recording_action[job, t] = obs, action
+        progress.add(1)
+        return action
+
+    simulate_batch(model, envs[:len(seeds)], [model.model_params] * len(seeds), seeds, train_mode=True,
+                   max_len=max_frames, on_step=on_step)
+    return list(zip(recording_obs, recording_action))
+
+
+def load_agent(cfg, model_cfg, env_cfg):
+    """The agent of --controller with its V and M (one-line errors for missing or foreign files)."""
+    from model import make_model, set_torch_for_acting
+
+    set_torch_for_acting(model_cfg.envs_per_worker)
+    model = make_model(cfg=dataclasses.replace(model_cfg, max_episode_length=cfg.max_frames), env_cfg=env_cfg)
+    model.load_model(cfg.controller)
+    return model
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def policy_settings(cfg, model_cfg):
+    """What decides the policy of the episodes: none but the seed for the random policy."""
+    if not cfg.controller:
+        return {"controller": ""}
+    for path, flag in ((cfg.controller, "--controller"), (model_cfg.vae_path, "--vae_path"),
+                       (model_cfg.rnn_path, "--rnn_path")):
+        if not os.path.isfile(path):
+            raise UserError(f"{flag} {path}: no such file")
+    return {"controller": _sha256(cfg.controller), "vae_path": _sha256(model_cfg.vae_path),
+            "rnn_path": _sha256(model_cfg.rnn_path), "exp_mode": model_cfg.exp_mode,
+            "controller_hidden": model_cfg.controller_hidden, "agent_share": cfg.agent_share,
+            "action_noise": cfg.action_noise, "envs_per_worker": model_cfg.envs_per_worker, "ranks": mpi.size}
+
+
+def recorded_policies(dir_name, settings):
+    """{seed: policy} of the episodes `dir_name` holds, after checking they were recorded with
+    `settings`; a folder of episodes without POLICIES holds the random policy's (older runs)."""
+    path = os.path.join(dir_name, POLICIES)
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            old, episodes = data["settings"], data["episodes"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise UserError(f"{path}: not a policies file of extract.py") from None
+    elif os.path.isdir(dir_name) and any(n.endswith(".npz") for n in os.listdir(dir_name)):
+        old, episodes = {"controller": ""}, {}
+    else:
+        return {}
+    def describe(key, value):
+        if value in ("", None):
+            return "none"
+        return f"a file of sha256 {value[:12]}..." if key in ("controller", "vae_path", "rnn_path") else repr(value)
+
+    for key in {**old, **settings}:  # the controller first
+        if old.get(key) != settings.get(key):
+            raise UserError(f"{path}: {dir_name}/ was recorded with other settings (--{key}: "
+                            f"{describe(key, old.get(key))} there, {describe(key, settings.get(key))} now); "
+                            "use another --dir_name")
+    return episodes
+
+
+def _groups(items, size):
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def _save_all(paths, episodes):
     for path, (obs, action) in zip(paths, episodes):
         atomic.save_npz(path, obs=obs, action=action)
 
 
-def main():
-    env_cfg, cfg = parse(EnvConfig, ExtractConfig, description=__doc__.split("\n\n")[0])
-    atomic.check_writable(cfg.dir_name)
+def write_policies(cfg, settings, episodes):
+    """With --controller, rank 0 records the policy of every episode of the run (all ranks')
+    before any is recorded (a folder of the random policy alone gets no file, as the original's)."""
+    if not cfg.controller:
+        return
+    if mpi.rank == 0:
+        run = {str(episode_seed(cfg.seed, i)): "agent" if drives(i, cfg.agent_share) else "random"
+               for i in range(mpi.size * cfg.max_trials)}
+        atomic.save_json(os.path.join(cfg.dir_name, POLICIES), {"settings": settings, "episodes": {**episodes, **run}},
+                         indent=1)
+    mpi.comm.Barrier()
 
-    # This rank's episodes; complete files from an earlier run are skipped.
+
+def main():
+    env_cfg, cfg, model_cfg = parse(EnvConfig, ExtractConfig, ModelConfig, description=__doc__.split("\n\n")[0])
+    if cfg.agent_share > 1:
+        raise UserError(f"--agent_share {cfg.agent_share}: must be at most 1")
+    atomic.check_writable(cfg.dir_name)
+    settings = policy_settings(cfg, model_cfg)
+    write_policies(cfg, settings, recorded_policies(cfg.dir_name, settings))
+
+    # This rank's episodes; complete files from an earlier run are skipped (an agent episode's
+    # whole group is recorded again, so that its batch is the same).
     first = mpi.rank * cfg.max_trials
+    share = cfg.agent_share if cfg.controller else 0.0
     seeds = [episode_seed(cfg.seed, i) for i in range(first, first + cfg.max_trials)]
     paths = [os.path.join(cfg.dir_name, f"{s}.npz") for s in seeds]
-    todo = [(s, p) for s, p in zip(seeds, paths) if not is_complete(p, cfg.max_frames)]
-    counts = np.array([len(todo), cfg.max_trials - len(todo)])
+    agent = [drives(i, share) for i in range(first, first + cfg.max_trials)]
+    todo = [(s, p) for s, p, a in zip(seeds, paths, agent) if not a and not is_complete(p, cfg.max_frames)]
+    groups = [batch for batch in _groups([(s, p) for s, p, a in zip(seeds, paths, agent) if a],
+                                         model_cfg.envs_per_worker)
+              if not all(is_complete(p, cfg.max_frames) for _, p in batch)]
+    recording = len(todo) + sum(map(len, groups))
+    counts = np.array([recording, cfg.max_trials - recording])
     totals = np.zeros_like(counts)
     mpi.wait(mpi.comm.Iallreduce(counts, totals))
     progress = Progress(total=totals.sum() * cfg.max_frames, initial=totals[1] * cfg.max_frames)
 
-    envs = [env_from_config(env_cfg, full_episode=True) for _ in range(min(cfg.envs_per_worker, max(len(todo), 1)))]
+    envs = [env_from_config(env_cfg, full_episode=True) for _ in range(min(model_cfg.envs_per_worker, max(recording, 1)))]
+    model = load_agent(cfg, model_cfg, env_cfg) if groups else None
     with ThreadPoolExecutor(max_workers=1) as saver:  # compress and write while the next episodes run
         saving = None
-        for start in range(0, len(todo), len(envs)):
-            batch = todo[start:start + len(envs)]
-            episodes = record(envs, [seed for seed, _ in batch], cfg.max_frames, progress)
+        for batch in _groups(todo, len(envs)) + groups:
+            seeds_of_batch = [seed for seed, _ in batch]
+            episodes = (record_agent(model, envs, seeds_of_batch, cfg.max_frames, cfg.action_noise, progress)
+                        if batch in groups else record(envs[:len(batch)], seeds_of_batch, cfg.max_frames, progress))
             if saving is not None:
                 saving.result()
             saving = saver.submit(_save_all, [path for _, path in batch], episodes)
@@ -187,7 +317,7 @@ def main():
         env.close()
     progress.close()
     if mpi.rank == 0:
-        print(f"{totals[0]} episodes recorded, {totals[1]} already complete, in {cfg.dir_name}/")
+        print(f"{totals[0]} episodes recorded, {totals[1]} already complete, in {cfg.dir_name}/ (policies in {POLICIES})")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from train_logs import log_base
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # pipeline stage -> (stage script, its config classes); install has no script
-STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig)), "vae_train": ("vae_train", (VAEConfig,)),
+STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig, ModelConfig)), "vae_train": ("vae_train", (VAEConfig,)),
           "series": ("series", (SeriesConfig,)), "rnn_train": ("rnn_train", (RNNConfig, RNNTrainConfig)),
           "install": (None, ()), "train": ("train", (TrainConfig, ModelConfig, EnvConfig)),
           "evaluate": ("model", (ModelConfig, EvalConfig, EnvConfig)),
@@ -115,15 +115,16 @@ class Pipeline:
     def script(self, script, *args):
         return [sys.executable, os.path.join(REPO, f"{script}.py"), *args, *self.argv(script)]
 
-    def options(self, name):
-        """The values every option of stage `name` takes (what decides its results)."""
+    def options(self, name, argv=None):
+        """The values every option of stage `name` takes (what decides its results), with the
+        stage's options `argv` (default: this run's)."""
         script, classes = STAGES[name]
         if script is None:
             return {}
         p = config.parser(*classes)
         if script == "model":
             p.add_argument("--seed", type=int)
-        args, _ = p.parse_known_args(self.argv(script))
+        args, _ = p.parse_known_args(self.argv(script) if argv is None else argv)
         values = {f"{k}": v for cfg in config.from_args(args, *classes) for k, v in vars(cfg).items()}
         if script == "model":
             values.update(seed=args.seed, envs_per_worker=1)
@@ -136,7 +137,9 @@ class Pipeline:
         before = 0.0
         if done and all(os.path.exists(self.path(o)) for o in outputs):
             changed = {k: (v, now.get(k)) for k, v in done.get("options", {}).items() if now.get(k) != v}
-            changed.update({k: (None, v) for k, v in now.items() if k not in done.get("options", {})})
+            # an option the record lacks is newer than the run, which ran as its preset value does
+            preset = self.options(name, ["--config", self.preset])
+            changed.update({k: (None, v) for k, v in now.items() if k not in done.get("options", {}) and v != preset[k]})
             grown = list(changed) == [EXTENDABLE.get(name)] and changed[EXTENDABLE[name]][1] > changed[EXTENDABLE[name]][0]
             if not changed and name != self.rerun:
                 print(f"== {name}: complete ({done['seconds']:.0f} s), skipped", flush=True)

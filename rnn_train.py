@@ -9,6 +9,7 @@ original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json
     python rnn_train.py                      # the paper's run (4000 steps x 100 sequences of 999)
     python rnn_train.py --config smoke
     python rnn_train.py --resume             # continue a killed run from tf_rnn/rnn_ckpt.pt
+    python rnn_train.py --init_from rnn/rnn.json   # continue a trained M (on the series of a new V)
 """
 import dataclasses
 import os
@@ -78,7 +79,8 @@ def random_batch(gen, action, mu, logvar, hps, device):
 
 def run_settings(hps, cfg):
     """What a resumed run must share with the run it continues (num_steps may grow)."""
-    return dict({k: v for k, v in dataclasses.asdict(hps).items() if k != "num_steps"}, seed=cfg.seed)
+    init = {"init_from": cfg.init_from} if cfg.init_from else {}  # absent when off: older checkpoints still resume
+    return dict({k: v for k, v in dataclasses.asdict(hps).items() if k != "num_steps"}, seed=cfg.seed, **init)
 
 
 def main(argv=None):
@@ -95,6 +97,8 @@ def main(argv=None):
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
     rnn = MDNRNN(hps).to(device)
+    if cfg.init_from:
+        rnn.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
     ckpt_path = os.path.join(cfg.model_save_path, CHECKPOINT)
     settings = run_settings(hps, cfg)

@@ -3,6 +3,7 @@
     python vae_train.py                      # paper: first 10,000 files of record/, 10 epochs
     python vae_train.py --config smoke --data_dir runs/smoke/record --model_save_path runs/smoke/tf_vae
     python vae_train.py --resume             # continue a killed run from tf_vae/vae_ckpt.pt
+    python vae_train.py --init_from vae/vae.json --data_dir record_agent   # continue a trained V on new data
 
 As the original: Adam (lr 1e-4), batches of 100 frames / 255, floor(frames / 100) batches per
 epoch, every frame seen once per epoch, vae.json every 5000 steps and at the end.
@@ -132,6 +133,8 @@ def main():
     torch.manual_seed(cfg.seed)
     vae = ConvVAE(z_size=cfg.z_size, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                   kl_tolerance=cfg.kl_tolerance, is_training=True).to(device)
+    if cfg.init_from:
+        vae.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(vae.parameters(), lr=cfg.learning_rate, betas=config.ADAM_BETAS, eps=config.ADAM_EPSILON)
     noise = torch.Generator(device).manual_seed(cfg.seed)
     json_path = os.path.join(cfg.model_save_path, "vae.json")
@@ -183,7 +186,10 @@ def main():
 
 def run_settings(cfg):
     """What a resumed run must share with the run it continues (num_epoch may grow)."""
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VARIABLE}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VARIABLE}
+    if not cfg.init_from:
+        del settings["init_from"]  # absent when off: older checkpoints still resume
+    return settings
 
 
 if __name__ == "__main__":
