@@ -257,6 +257,16 @@ class PipelineConfig:
     extract_ranks: int = arg(64, "MPI ranks of the extraction (the original ran 64 extract.py processes)", min=1)
     seed: int = arg(0, "replicate seed S: the k-th seeded stage gets S * (2k + 1) mod (2^31 - 1), printed at the "
                        "start; 0 = every stage's default seed 0", min=0)
+    rounds: int = arg(1, "rounds of iterative training (the paper's section on it; 1 = the original's one round): "
+                         "round k > 1 runs every stage again in <run_dir>/round<k>/, where the last round's agent "
+                         "drives a share of the new episodes and V, M and C continue from the last round (see "
+                         "--round_continue); options --next.<stage>.<field> VALUE apply to rounds 2 on only", min=1)
+    round_agent_share: float = arg(0.4, "rounds > 1: the share of episodes the last round's agent drives "
+                                        "(extract.py --agent_share); the others are the random policy's", min=0.0)
+    round_action_noise: float = arg(0.0, "rounds > 1: extract.py --action_noise of the agent's episodes", min=0.0)
+    round_continue: str = arg("vmc", "rounds > 1: which of V, M and C start from the last round's weights and mean "
+                                     "(vae_train.py, rnn_train.py, train.py --init_from); the others start fresh",
+                              choices=("vmc", "vm", "v", "vc", "mc", "m", "c", ""))
 
 
 @dataclass

@@ -14,6 +14,15 @@ tf_initial_z/initial_z.json to vae/, rnn/ and initial_z/, where the agent looks 
 `--<stage>.<field> VALUE` passes `--<field> VALUE` to that stage's script; the stages are
 extract, vae_train, series, rnn_train, train, model (the evaluation) and report.
 
+Iterative training (off by default: the original trains one round): with --rounds R, round k
+= 2..R runs every stage again in <run_dir>/round<k>/, which gets the same layout. The last
+round's agent drives --round_agent_share of its new episodes (extract.py --controller, with
+--round_action_noise; the rest is the random policy's, on new tracks), and V, M and C continue
+from the last round's vae.json, rnn.json and best.json (--init_from; --round_continue says
+which). `--next.<stage>.<field> VALUE` applies to rounds 2 on only, e.g. fewer V epochs:
+
+    python pipeline.py --config small --rounds 2 --next.vae_train.num_epoch 1
+
 <run_dir>/pipeline.json records each finished stage with the options it ran with. A re-run
 skips a finished stage whose options are unchanged and resumes an interrupted one from its
 checkpoint. A finished stage whose options changed is never reported as done: the
@@ -91,6 +100,7 @@ class Pipeline:
     def __init__(self, run_dir, preset, stage_args, seeds, rerun):
         self.run_dir, self.preset, self.stage_args, self.seeds = run_dir, preset, stage_args, seeds
         self.rerun = rerun
+        self.changed = False  # whether a stage that decides the agent ran (a next round must then be redone)
         self.state_path = os.path.join(run_dir, "pipeline.json")
         self.state = {"config": preset, "stages": {}}
         if os.path.exists(self.state_path):
@@ -159,6 +169,7 @@ class Pipeline:
             before = running.get("seconds", 0.0) if running.get("stage") == name else 0.0
             print(f"== {name}" + (f" (resumed: {before:.0f} s before the interruption)" if before else ""), flush=True)
         start = time.time()
+        self.changed = self.changed or name not in DERIVED
         with self.heartbeat(name, before, start):
             figures = work() or {}
         self.state.pop("running", None)
@@ -252,25 +263,44 @@ def evaluate(p, best):
     return {"mean": float(match.group(2)), "std": float(match.group(3)), "episodes": p.options("evaluate")["num_episode"]}
 
 
-def main():
-    parser = config.parser(PipelineConfig, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rerun", choices=list(STAGES), metavar="STAGE",
-                        help="redo this stage and every stage after it (their outputs are replaced)")
-    args, rest = parser.parse_known_args()
-    (cfg,) = config.from_args(args, PipelineConfig)
-    preset = vars(args).get("config", "paper")
-    run_dir = cfg.run_dir or os.path.join("runs", preset)
-    atomic.check_writable(run_dir)
-    os.makedirs(run_dir, exist_ok=True)  # the stages run in it
-    seeds = stage_seeds(cfg.seed)
-    print(f"seeds (--seed {cfg.seed}): " + ", ".join(f"{s} {v}" for s, v in seeds.items()), flush=True)
-    p = Pipeline(run_dir, preset, split_stage_args(rest), seeds, args.rerun)
+def split_round_args(rest):
+    """`--next.<stage>.<field> VALUE` options (rounds 2 on) apart from the others: (others, next's
+    as `--<stage>.<field> VALUE`)."""
+    every, later, i = [], [], 0
+    while i < len(rest):
+        if not rest[i].startswith("--next."):
+            every.append(rest[i])
+        elif "=" in rest[i]:
+            later.append("--" + rest[i][len("--next."):])
+        else:
+            later += ["--" + rest[i][len("--next."):], *rest[i + 1:i + 2]]
+            i += 1
+        i += 1
+    return split_stage_args(every), split_stage_args(later)
+
+
+def round_args(cfg, k, last, last_base, seeds, every, later):
+    """Stage options of round k > 1, whose last round's agent is in folder `last` (relative to
+    round k's): it drives a share of the new episodes (on new tracks: the extract seed + k - 1),
+    and V, M and C continue from it as --round_continue says; the user's options come after."""
+    agent = {"v": f"{last}/{INSTALL['tf_vae/vae.json']}", "m": f"{last}/{INSTALL['tf_rnn/rnn.json']}",
+             "c": f"{last}/{last_base}.best.json"}
+    flags = {script: [] for script in SCRIPTS}
+    flags["extract"] = ["--seed", str(seeds["extract"] + k - 1), "--controller", agent["c"], "--vae_path", agent["v"],
+                        "--rnn_path", agent["m"], "--agent_share", str(cfg.round_agent_share),
+                        "--action_noise", str(cfg.round_action_noise)]
+    for part, script in (("v", "vae_train"), ("m", "rnn_train"), ("c", "train")):
+        if part in cfg.round_continue:
+            flags[script] += ["--init_from", agent[part]]
+    return {script: flags[script] + every[script] + later[script] for script in SCRIPTS}
+
+
+def run_round(p, extract_ranks):
+    """Every stage of one round in its folder; returns the controller log base."""
     train_cfg, _, env_cfg = config.parse(*STAGES["train"][1], argv=p.argv("train"))
     base = log_base(train_cfg, env_cfg)
-    started = time.time()
-
     p.stage("extract", ["record"], lambda: p.call("extract", [
-        os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(cfg.extract_ranks), *p.script("extract")]))
+        os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(extract_ranks), *p.script("extract")]))
     p.stage("vae_train", ["tf_vae/vae.json"], lambda: p.call(
         "vae_train", p.script("vae_train", *p.resume_flag("tf_vae/vae_ckpt.pt"))))
     p.stage("series", ["series/series.npz"], lambda: p.call("series", p.script("series")))
@@ -281,8 +311,36 @@ def main():
         "train", p.script("train", *p.resume_flag(f"{base}.checkpoint.pt"))))
     p.stage("evaluate", [], lambda: evaluate(p, f"{base}.best.json"))
     p.stage("report", ["report/summary.json"], lambda: p.call("report", p.script("report", "--log_base", base)))
+    return base
 
-    print(f"\nDone in {time.time() - started:.0f} s. Results in {run_dir}/: report/ (pictures and summary.json), "
+
+def main():
+    parser = config.parser(PipelineConfig, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rerun", choices=list(STAGES), metavar="STAGE",
+                        help="redo this stage and every stage after it (their outputs are replaced), in every round")
+    args, rest = parser.parse_known_args()
+    (cfg,) = config.from_args(args, PipelineConfig)
+    preset = vars(args).get("config", "paper")
+    run_dir = cfg.run_dir or os.path.join("runs", preset)
+    atomic.check_writable(run_dir)
+    os.makedirs(run_dir, exist_ok=True)  # the stages run in it
+    seeds = stage_seeds(cfg.seed)
+    print(f"seeds (--seed {cfg.seed}): " + ", ".join(f"{s} {v}" for s, v in seeds.items()), flush=True)
+    every, later = split_round_args(rest)
+    p = Pipeline(run_dir, preset, every, seeds, args.rerun)
+    started = time.time()
+    base = run_round(p, cfg.extract_ranks)
+    for k in range(2, cfg.rounds + 1):
+        # a round whose agent changed is redone whole; else it resumes or skips as any round
+        folder = os.path.join(run_dir, f"round{k}")
+        print(f"\n=== round {k} of {cfg.rounds}, in {folder}/", flush=True)
+        os.makedirs(folder, exist_ok=True)
+        last = ".." if k == 2 else f"../round{k - 1}"
+        p = Pipeline(folder, preset, round_args(cfg, k, last, base, seeds, every, later), seeds,
+                     "extract" if p.changed else args.rerun)
+        base = run_round(p, cfg.extract_ranks)
+
+    print(f"\nDone in {time.time() - started:.0f} s. Results in {p.run_dir}/: report/ (pictures and summary.json), "
           f"{base}.* (controller logs), vae/, rnn/ (weights, TF format).")
 
 

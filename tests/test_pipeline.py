@@ -1,4 +1,5 @@
 """pipeline.py end to end at a tiny scale: every report file, skip on re-run, resume after a kill."""
+import hashlib
 import json
 import os
 import signal
@@ -140,3 +141,41 @@ def test_seed_derives_every_stage_seed():
     p = pipeline.Pipeline("unused", "smoke", pipeline.split_stage_args(["--train.seed_start", "9"]), one, None)
     assert p.options("extract")["seed"] == one["extract"] and p.options("evaluate")["seed"] == one["model"]
     assert p.options("train")["seed_start"] == 9  # an explicit stage option wins
+
+
+def test_a_second_round_records_with_the_first_rounds_agent_and_continues_from_it(tmp_path):
+    run_dir = tmp_path / "run"
+    cmd = pipeline(run_dir, "--rounds", "2", "--round_agent_share", "0.5", "--next.vae_train.num_epoch", "2")
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert first.returncode == 0, first.stderr
+    round2 = run_dir / "round2"
+    policies = json.loads((round2 / "record" / "policies.json").read_text())
+    assert sorted(policies["episodes"].values()) == ["agent", "random"]  # episode 1 of 2 at share 0.5
+    best = run_dir / "log" / "carracing.cma.1.4.best.json"
+    assert policies["settings"]["controller"] == hashlib.sha256(best.read_bytes()).hexdigest()
+    stages = json.loads((round2 / "pipeline.json").read_text())["stages"]
+    assert stages["extract"]["options"]["seed"] == 1 and stages["extract"]["options"]["agent_share"] == 0.5
+    assert stages["vae_train"]["options"]["init_from"] == "../vae/vae.json"
+    assert stages["vae_train"]["options"]["num_epoch"] == 2  # --next.* applies to round 2 only
+    first_round = json.loads((run_dir / "pipeline.json").read_text())["stages"]
+    assert first_round["vae_train"]["options"]["num_epoch"] == 4 and first_round["vae_train"]["options"]["init_from"] == ""
+    assert stages["rnn_train"]["options"]["init_from"] == "../rnn/rnn.json"
+    assert stages["train"]["options"]["init_from"] == "../log/carracing.cma.1.4.best.json"
+    assert all((round2 / "report" / name).exists() for name in REPORT)
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert again.stdout.count("skipped") == 2 * len(STAGES)
+
+
+def test_round_options_follow_round_continue():
+    import config
+    import pipeline
+
+    cfg = config.preset(config.PipelineConfig, rounds=3, round_continue="vm", round_action_noise=0.05)
+    every, later = pipeline.split_round_args(["--train.sigma_init", "0.2", "--next.train.sigma_init=0.05"])
+    args = pipeline.round_args(cfg, 3, "../round2", "log/x", {"extract": 7}, every, later)
+    assert args["extract"][:8] == ["--seed", "9", "--controller", "../round2/log/x.best.json",
+                                   "--vae_path", "../round2/vae/vae.json", "--rnn_path", "../round2/rnn/rnn.json"]
+    assert args["extract"][-2:] == ["--action_noise", "0.05"]
+    assert args["vae_train"] == ["--init_from", "../round2/vae/vae.json"]
+    assert "--init_from" not in args["train"]  # C starts from zeros
+    assert args["train"] == ["--sigma_init", "0.2", "--sigma_init", "0.05"]  # the last one wins
