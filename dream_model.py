@@ -31,7 +31,8 @@ from dream_env import CarRacingDream, make_env
 from tfjson import load_initial_z
 from env import has_display
 from media import GifWriter
-from model import make_model, set_torch_for_acting
+from model import make_model
+from torch_setup import set_torch_for_acting
 
 
 def dream(model, env, max_len, record=None, show=False):

@@ -198,7 +198,8 @@ def record_agent(model, envs, seeds, max_frames, noise, progress):
 
 def load_agent(cfg, model_cfg, env_cfg):
     """The agent of --controller with its V and M (one-line errors for missing or foreign files)."""
-    from model import make_model, set_torch_for_acting
+    from model import make_model
+    from torch_setup import set_torch_for_acting
 
     set_torch_for_acting(model_cfg.envs_per_worker)
     model = make_model(cfg=dataclasses.replace(model_cfg, max_episode_length=cfg.max_frames), env_cfg=env_cfg)

@@ -32,6 +32,7 @@ from env import env_from_config, has_display
 from media import GifWriter
 from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, hps_sample, rnn_init_state,
                      rnn_next_state, rnn_output, rnn_output_size)
+from torch_setup import set_torch_for_acting
 from vae.vae import ConvVAE
 
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
@@ -40,17 +41,6 @@ MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN,
 def param_count(exp_mode="zh", hidden=ModelConfig.controller_hidden):
     """Number of controller parameters for `exp_mode` (867 for zh), without building V or M."""
     return controller.param_count(rnn_output_size(MODES[exp_mode]), hidden if exp_mode == "z_hidden" else 0)
-
-
-def set_torch_for_acting(envs_per_worker):
-    """The process-wide torch switches of a process that acts (the entry scripts call it once):
-    one thread; denormals flushed to zero, as TF's CPU kernels do (the original's random V, with
-    weights ~1e-6, gives denormal activations on which CPU convolutions run ~50x slower); and
-    oneDNN only for batched encodes: at batch 1 torch's own kernels are ~3x faster (~0.8 ms
-    against ~2.4 ms), from batch 4 oneDNN is (~0.48 ms a frame at 8)."""
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    torch.backends.mkldnn.enabled = envs_per_worker > 1
 
 
 def check_weight_files(cfg):

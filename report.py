@@ -35,7 +35,8 @@ from cli import UserError, run
 from config import DreamConfig, EnvConfig, ModelConfig, ProbeConfig, ReportConfig, TrainConfig
 from episodes import episode_length, list_episodes, load_episode
 from media import png_bytes, save_gif, to_uint8
-from model import make_model, set_torch_for_acting
+from model import make_model
+from torch_setup import set_torch_for_acting
 
 # TensorBoard tag -> (legend, y-axis label with units)
 CURVES = {

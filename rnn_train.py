@@ -29,6 +29,7 @@ import tfjson
 from cli import UserError
 from config import ADAM_BETAS, ADAM_EPSILON
 from rnn.rnn import MDNRNN, mdn_loss
+from torch_setup import set_torch_for_training
 
 CHECKPOINT = "rnn_ckpt.pt"
 SERIES_KEYS = ("action", "mu", "logvar")
@@ -86,8 +87,7 @@ def run_settings(hps, cfg):
 def main(argv=None):
     hps, cfg = parse_args(argv)
     device = config.torch_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_torch_for_training(cfg.threads)
     action, mu, logvar = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)

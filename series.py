@@ -25,6 +25,7 @@ import cli
 import config
 from cli import UserError
 from episodes import list_episodes, load_episode
+from torch_setup import set_torch_for_training
 from vae.vae import ConvVAE
 
 
@@ -54,6 +55,7 @@ def encode(vae, obs, batch_size, device):
 
 def main():
     cfg = config.parse(config.SeriesConfig, description=__doc__)
+    set_torch_for_training()  # its encodes are M's data
     device = config.torch_device(cfg.device)
     files = list_episodes(cfg.data_dir, cfg.max_files)
     out_path = os.path.join(cfg.series_dir, "series.npz")

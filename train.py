@@ -474,7 +474,7 @@ def main():
                 os._exit(code)  # MPICH's Abort may return to the caller before the launcher ends the job
             raise
     else:
-        from model import set_torch_for_acting
+        from torch_setup import set_torch_for_acting
 
         set_torch_for_acting(model_cfg.envs_per_worker)
         worker(cfg, model_cfg, env_cfg)

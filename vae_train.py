@@ -34,6 +34,7 @@ import cli
 import config
 from cli import UserError
 from episodes import FRAME_SHAPE, episode_length, list_episodes, load_episode
+from torch_setup import set_torch_for_training
 from vae.vae import ConvVAE
 
 # Fields that may differ between a run and its resumption: amounts, paths, logging, the device
@@ -125,6 +126,7 @@ def end_epoch(vae, preview, device, cfg, writer, epoch):
 
 def main():
     cfg = config.parse(config.VAEConfig, description=__doc__)
+    set_torch_for_training()
     device = config.torch_device(cfg.device)
     files, lengths, num_batches = scan(cfg)
     print(f"{len(files)} episodes, {sum(lengths)} frames, {num_batches} batches per epoch, device {device}")

@@ -11,7 +11,6 @@ which leaves the road within seconds, sees few corners; the agent's frames show 
 hurts. Writes --out (default vprobe.png): the agent's worst-reconstructed frames above V's
 reconstructions of them, and vprobe.json beside it with the figures. report.py runs it too.
 """
-import json
 import os
 import types
 
@@ -30,7 +29,8 @@ from config import EnvConfig, ModelConfig, ProbeConfig
 from env import env_from_config
 from lockstep import simulate_batch
 from media import png_bytes
-from model import make_model, set_torch_for_acting
+from model import make_model
+from torch_setup import set_torch_for_acting
 
 ENCODE_BATCH = 500  # frames per V call: bounded memory, a few calls per episode
 APART = 25  # frames between two pictured frames (half a second), so that one bad moment fills one column

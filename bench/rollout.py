@@ -47,7 +47,8 @@ from env import make_env  # noqa: E402
 import controller  # noqa: E402
 import lockstep  # noqa: E402
 from env import env_from_config  # noqa: E402
-from model import Model, set_torch_for_acting, simulate  # noqa: E402
+from model import Model, simulate  # noqa: E402
+from torch_setup import set_torch_for_acting  # noqa: E402
 from rnn.rnn import MDNRNN, hps_sample  # noqa: E402
 from vae.vae import ConvVAE  # noqa: E402
 

@@ -15,6 +15,7 @@ import rnn_train
 from cli import UserError
 from conftest import REPO, run_script
 from rnn.rnn import MDNRNN, mdn_loss
+from torch_setup import set_torch_for_acting, set_torch_for_training
 
 torch.set_num_threads(1)  # the tiny in-process runs; subprocesses get OMP_NUM_THREADS=1
 TINY = ["--rnn_size", "16", "--max_seq_len", "20", "--batch_size", "4", "--device", "cpu"]
@@ -142,3 +143,18 @@ def test_a_bad_series_file_is_one_line_and_keeps_earlier_outputs(tmp_path):
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "tf_rnn/rnn.json").read_text() == "good earlier weights"
     assert not (tmp_path / "tf_initial_z").exists()
+
+
+def test_switches_an_agent_set_in_the_process_do_not_change_the_result(tmp_path, monkeypatch):
+    """oneDNN off and denormals flushed (set_torch_for_acting) once moved rnn.json by a byte when a
+    trainer ran after an agent in one process: the trainer now sets its switches itself."""
+    make_series(tmp_path / "series.npz", n=6)
+    args = [*TINY, "--num_steps", "300", "--series_path", "series.npz"]
+    run_script("rnn_train.py", *args, "--model_save_path", "fresh", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    set_torch_for_acting(1)
+    try:
+        rnn_train.main([*args, "--model_save_path", "after_an_agent"])
+    finally:
+        set_torch_for_training(1)
+    assert (tmp_path / "after_an_agent/rnn.json").read_bytes() == (tmp_path / "fresh/rnn.json").read_bytes()
