@@ -8,8 +8,12 @@ someone else cannot execute anything on load. numpy arrays therefore travel as t
 numpy's RandomState as a dict (`np_random_state`).
 
 The one exception is train.py's optimizer: pycma's strategy object has no plain-value form,
-so train.py stores it as pickled bytes and unpickles them itself (see train.py).
+so it travels as pickled bytes (`dump_strategy`). `load_strategy` unpickles them with an
+allow-list: exactly the pycma, numpy and es.py classes such an object holds, created without
+calling them, and a handful of numpy constructors; anything else (a crafted pickle that would
+run a command) is refused with one line naming the file, before anything runs.
 """
+import io
 import pickle
 import warnings
 
@@ -83,3 +87,119 @@ def np_random_state():
 
 def set_np_random_state(s):
     np.random.set_state((s["name"], s["keys"].numpy(), s["pos"], s["has_gauss"], s["cached"]))
+
+
+# --- the optimizer's pickle ----------------------------------------------------------------------
+
+# Classes an optimizer of es.py holds (pycma 4.5.0's CMAEvolutionStrategy and its parts, found by
+# pickling every optimizer at populations 3 to 128): only instantiated through __new__ and filled
+# with their pickled state, never called. (pycma evaluates string options later only through its
+# own safe_str, which admits none but its default words.)
+STRATEGY_CLASSES = {
+    "cma.boundary_handler": ("BoundNone", "BoundTransform"),
+    "cma.evolution_strategy": ("CMAEvolutionStrategy", "_CMASolutionDict_empty", "_CMASolutionDict_functional",
+                               "_CMAStopDict", "_StopTolXStagnation"),
+    "cma.logger": ("CMADataLogger",),
+    "cma.optimization_tools": ("BestSolution",),
+    "cma.options_parameters": ("CMAOptions", "CMAParameters"),
+    "cma.recombination_weights": ("RecombinationWeights",),
+    "cma.sampler": ("GaussFullSampler",),
+    "cma.sigma_adaptation": ("CMAAdaptSigmaCSA", "CMAAdaptSigmaTPA", "_TPAParameters"),
+    "cma.transformations": ("DiagonalDecoding", "GenoPheno", "RoundIntegerVariables"),
+    "cma.utilities.utils": ("BlancClass", "DictFromTagsInString", "ElapsedWCTime", "MoreToWrite", "SolutionDict"),
+    "es": ("Adam", "CMAES", "OpenES", "PEPG", "SimpleGA"),
+    "numpy": ("dtype", "ndarray"),
+}
+# Functions a strategy refers to as values (pycma's defaults), never called while loading.
+STRATEGY_FUNCTIONS = {("cma.evolution_strategy", "_pass"), ("cma.options_parameters", "is_feasible"),
+                      ("numpy.linalg", "eigh")}
+# The global RNG, pickled by reference: the function's module is train.py's name when it ran as a
+# script (checkpoints written before this module held it) or this module's.
+GLOBAL_RNG_NAMES = {("__main__", "_global_rng"), ("train", "_global_rng"), (__name__, "_global_rng")}
+
+
+def _global_rng():
+    return np.random.mtrand._rand
+
+
+def _rng_method(rng, name):
+    """The one bound method a strategy holds: pycma's sampler keeps the global RNG's randn."""
+    if rng is not np.random.mtrand._rand or name != "randn":
+        raise pickle.UnpicklingError(f"getattr({type(rng).__name__}, {name!r}) is not allowed")
+    return rng.randn
+
+
+class _GlobalRNGPickler(pickle.Pickler):
+    """Pickles numpy's global RandomState as a reference, so a restored pycma object samples from
+    the live global generator (whose state is saved separately) and not from a private copy."""
+
+    def reducer_override(self, obj):
+        if obj is np.random.mtrand._rand:
+            return _global_rng, ()
+        return NotImplemented
+
+
+class _StrategyUnpickler(pickle._Unpickler):
+    """Python's own unpickler, restricted: names from the allow-lists only; calls (REDUCE) only to
+    numpy's array and scalar constructors, the global RNG and its randn; instances only through
+    __new__ of an allowed class (NEWOBJ); the old protocols' class calls (INST, OBJ) refused."""
+
+    def find_class(self, module, name):
+        if (module, name) in GLOBAL_RNG_NAMES:
+            return _global_rng
+        if (module, name) == ("builtins", "getattr"):
+            return _rng_method
+        if name in STRATEGY_CLASSES.get(module, ()) or (module, name) in STRATEGY_FUNCTIONS or \
+                (module, name) in _CALLABLE_NAMES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
+
+    def load_reduce(self):
+        func = self.stack[-2]
+        if func not in _calls():
+            raise pickle.UnpicklingError(f"calling {getattr(func, '__qualname__', type(func).__name__)} is not allowed")
+        super().load_reduce()
+
+    def load_newobj(self):
+        if not _is_allowed_class(self.stack[-2]):
+            raise pickle.UnpicklingError("creating this object is not allowed")
+        super().load_newobj()
+
+    def refuse(self):
+        raise pickle.UnpicklingError("protocol 0/1 object creation is not allowed")
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    for _opcode in (pickle.INST, pickle.OBJ, pickle.NEWOBJ_EX):
+        dispatch[_opcode[0]] = refuse
+
+
+_CALLABLE_NAMES = {("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+                ("numpy._core.numeric", "_frombuffer"), ("builtins", "range")}
+
+
+def _calls():
+    from numpy._core import multiarray, numeric
+
+    return (multiarray._reconstruct, multiarray.scalar, numeric._frombuffer, np.dtype, range, _global_rng, _rng_method)
+
+
+def _is_allowed_class(cls):
+    return isinstance(cls, type) and cls.__name__ in STRATEGY_CLASSES.get(cls.__module__, ())
+
+
+def dump_strategy(es):
+    """An optimizer of es.py as pickled bytes, the global RNG by reference."""
+    buf = io.BytesIO()
+    _GlobalRNGPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(es)
+    return buf.getvalue()
+
+
+def load_strategy(data, path):
+    """The optimizer `dump_strategy` pickled, or a one-line UserError naming checkpoint `path`
+    when the bytes hold anything outside the allow-list (nothing of theirs runs)."""
+    try:
+        return _StrategyUnpickler(io.BytesIO(data)).load()
+    except Exception as e:  # a refused name or call, or damaged bytes
+        raise UserError(f"{path}: not a checkpoint of train.py (its optimizer: {e})") from None

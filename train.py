@@ -28,9 +28,7 @@ histories), from which `--resume` continues exactly and rewrites them; TensorBoa
 to `<log_dir>/tensorboard/<name>`. A packet of zeros stops a worker.
 """
 import dataclasses
-import io
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -268,20 +266,6 @@ def preflight(cfg, model_cfg, env_cfg):
     init_params(cfg, model_cfg)  # refuses a missing, corrupt or mis-sized file
 
 
-class _GlobalRNGPickler(pickle.Pickler):
-    """Pickles numpy's global RandomState as a reference, so a restored pycma object samples from
-    the live global generator (whose state is saved separately) and not from a private copy."""
-
-    def reducer_override(self, obj):
-        if obj is np.random.mtrand._rand:
-            return _global_rng, ()
-        return NotImplemented
-
-
-def _global_rng():
-    return np.random.mtrand._rand
-
-
 class Run:
     """A training run's record: the optimizer and `state`, from which the five logs are written.
 
@@ -295,8 +279,7 @@ class Run:
         self.tb = None
         if cfg.resume:
             saved = checkpoint.load(self.base + CHECKPOINT, "train.py", self.settings)
-            # pycma's strategy object has no plain-value form: the one pickle checkpoints hold
-            self.es = pickle.loads(saved.pop("es"))
+            self.es = checkpoint.load_strategy(saved.pop("es"), self.base + CHECKPOINT)
             checkpoint.set_np_random_state(saved.pop("np_random"))
             self.state = {k: saved[k] for k in STATE_KEYS}
             self.write_logs()
@@ -319,9 +302,7 @@ class Run:
     def save(self):
         """Checkpoint, then the logs: the checkpoint is the record the logs are made from."""
         self.state["elapsed"] = self.seconds()
-        buf = io.BytesIO()
-        _GlobalRNGPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(self.es)
-        checkpoint.save(self.base + CHECKPOINT, "train.py", self.settings, es=buf.getvalue(),
+        checkpoint.save(self.base + CHECKPOINT, "train.py", self.settings, es=checkpoint.dump_strategy(self.es),
                         np_random=checkpoint.np_random_state(), **self.state)
         self.write_logs()
 

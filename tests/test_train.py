@@ -3,6 +3,7 @@ its exact JSON layouts, exact resume after a kill, a failing worker ending the j
 clear line, and `model.py norender` on random parameters."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -216,3 +217,62 @@ def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_m
     assert (tmp_path / "both.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     proc = run_script("plot_progress.py", full_run / BASE, full_run / BASE, "--compare", "--cores", 2, check=False)
     assert proc.returncode == 2 and "as many --cores and --labels as log bases" in proc.stderr
+
+
+class _RunsACommand:
+    """A pickle that runs a shell command when loaded with pickle.loads."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+class _EvalsAnOption:
+    """A pickle that calls an allowed class: pycma evaluates string options, so a call of
+    CMAEvolutionStrategy with a crafted option would run code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import cma
+
+        return cma.CMAEvolutionStrategy, ([0.0, 0.0], 0.1, {"popsize": f"__import__('os').system('touch {self.marker}')"})
+
+
+@pytest.mark.parametrize("crafted", [_RunsACommand, _EvalsAnOption])
+def test_a_crafted_checkpoint_runs_nothing_and_is_one_line(workdir, full_run, tmp_path, crafted):
+    import pickle
+
+    import torch
+
+    folder = tmp_path / "log"
+    shutil.copytree(full_run, folder)
+    path = folder / (BASE + ".checkpoint.pt")
+    state = torch.load(path, weights_only=True)
+    marker = tmp_path / "ran"
+    state["es"] = pickle.dumps(crafted(marker))
+    torch.save(state, path)
+    proc = run_script("train.py", *TINY, "--log_dir", folder, "--resume", cwd=workdir, check=False)
+    assert proc.returncode == 2 and not marker.exists()
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "not allowed" in lines[0], proc.stderr
+
+
+def test_the_optimizers_pickle_round_trips_through_the_allow_list():
+    import checkpoint
+    import config
+    from train import make_es
+
+    for optimizer, population in [("cma", 4), ("cma", 32), ("ses", 32), ("pepg", 32), ("openes", 32), ("ga", 32)]:
+        cfg = config.preset(config.TrainConfig, "smoke", optimizer=optimizer, num_worker=population, num_worker_trial=1)
+        es = make_es(cfg, 9)  # cma adapts sigma with TPA at population 4 and CSA at 32
+        es.tell(np.random.default_rng(0).normal(size=len(es.ask())))
+        data = checkpoint.dump_strategy(es)
+        state = np.random.get_state()
+        first = es.ask()
+        np.random.set_state(state)
+        again = checkpoint.load_strategy(data, "x.pt").ask()
+        assert np.array_equal(first, again), optimizer
