@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 import torch
+from numpy._core import multiarray, numeric
 
 import atomic
 from cli import UserError
@@ -180,8 +181,6 @@ _CALLABLE_NAMES = {("numpy._core.multiarray", "_reconstruct"), ("numpy._core.mul
 
 
 def _calls():
-    from numpy._core import multiarray, numeric
-
     return (multiarray._reconstruct, multiarray.scalar, numeric._frombuffer, np.dtype, range, _global_rng, _rng_method)
 
 

@@ -11,7 +11,7 @@ NUM_ACTIONS = 3  # steer, gas, brake
 ACTION_LOW, ACTION_HIGH = np.array([-1.0, 0.0, 0.0]), np.array([1.0, 1.0, 1.0])  # CarRacing's action space
 
 
-def param_count(num_inputs, hidden=0):
+def num_params(num_inputs, hidden=0):
     """Flat parameters of a controller on `num_inputs` features (`hidden` > 0: z_hidden's layer)."""
     if hidden:
         return (num_inputs + 1) * hidden + (hidden + 1) * NUM_ACTIONS
@@ -21,8 +21,8 @@ def param_count(num_inputs, hidden=0):
 def layers(params, num_inputs, hidden=0):
     """[(weight, bias), ...] of flat `params`, input to output."""
     params = np.asarray(params, dtype=np.float64)
-    if params.shape != (param_count(num_inputs, hidden),):
-        raise ValueError(f"expected {param_count(num_inputs, hidden)} controller parameters, got shape {params.shape}")
+    if params.shape != (num_params(num_inputs, hidden),):
+        raise ValueError(f"expected {num_params(num_inputs, hidden)} controller parameters, got shape {params.shape}")
     if hidden:
         cut = (num_inputs + 1) * hidden
         return [(params[hidden:cut].reshape(num_inputs, hidden), params[:hidden]),

@@ -80,7 +80,7 @@ def random_controller(rs):
     """
     z_size, h_size = VAEConfig().z_size, RNNConfig().rnn_size
     s = rs.rand() * 0.01
-    params = rs.standard_cauchy(controller.param_count(z_size + h_size)) * s
+    params = rs.standard_cauchy(controller.num_params(z_size + h_size)) * s
     ((weight, bias),) = controller.layers(params, z_size + h_size)
     w_z = weight[:z_size]  # h = 0, so W's h rows never contribute
 

@@ -29,6 +29,7 @@ import tfjson
 from cli import UserError, run
 from config import EnvConfig, EvalConfig, ModelConfig
 from env import env_from_config, has_display
+from lockstep import simulate_batch
 from media import GifWriter
 from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, hps_sample, rnn_init_state,
                      rnn_next_state, rnn_output, rnn_output_size)
@@ -38,9 +39,11 @@ from vae.vae import ConvVAE
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
 
 
-def param_count(exp_mode="zh", hidden=ModelConfig.controller_hidden):
-    """Number of controller parameters for `exp_mode` (867 for zh), without building V or M."""
-    return controller.param_count(rnn_output_size(MODES[exp_mode]), hidden if exp_mode == "z_hidden" else 0)
+def controller_size(cfg):
+    """Flat parameters of the controller of agent config `cfg` (867 for the original's zh), without
+    building V or M; the one count the master, the workers and the files agree on."""
+    hidden = cfg.controller_hidden if cfg.exp_mode == "z_hidden" else 0
+    return controller.num_params(rnn_output_size(MODES[cfg.exp_mode]), hidden)
 
 
 def check_weight_files(cfg):
@@ -91,7 +94,7 @@ class Model:
         self.input_size = rnn_output_size(self.exp_mode)
         self.z_size = self.vae.z_size
         self.hidden = self.cfg.controller_hidden if self.exp_mode == MODE_Z_HIDDEN else 0
-        self.param_count = controller.param_count(self.input_size, self.hidden)
+        self.param_count = controller_size(self.cfg)  # the original's attribute
         self.set_model_params(np.random.randn(self.param_count))  # the original also starts from randn
         self.render_mode = False
         self.env = None
@@ -257,8 +260,6 @@ def main():
         model.make_env(seed=the_seed, render_mode=has_display())
         reward_list = render_episodes(model, args, eval_cfg, num_episode, the_seed)
     elif cfg.envs_per_worker > 1:  # all episodes in one lockstep batch (lockstep.py)
-        from lockstep import simulate_batch
-
         envs = [env_from_config(env_cfg) for _ in range(cfg.envs_per_worker)]
         ((reward_list, _),) = simulate_batch(model, envs, [model.model_params], [the_seed], num_episode=num_episode)
         print(*reward_list, sep="\n")

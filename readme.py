@@ -8,9 +8,11 @@ A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`
 (relative to the README) is a summary.json written by report.py.
 """
 import argparse
+import glob
 import json
 import os
 import re
+import shutil
 
 import atomic
 from cli import UserError, run
@@ -68,10 +70,7 @@ def rendered(text, folder):
 def pictures(report_dir, docs_dir):
     """Copy a report's PNGs and summary.json to `docs_dir`, and make each GIF a PNG strip of 4
     of its frames, evenly spaced (the README shows stills; the GIFs stay in the run folder)."""
-    import glob
-    import shutil
-
-    import imageio.v3 as iio
+    import imageio.v3 as iio  # only here: `--check` (the tests, CI) needs neither
     import numpy as np
 
     os.makedirs(docs_dir, exist_ok=True)

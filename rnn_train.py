@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 import torch
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 import atomic
@@ -104,7 +105,6 @@ def main(argv=None):
     settings = run_settings(hps, cfg)
     start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen)["step"] if cfg.resume else 0
 
-    from torch.utils.tensorboard import SummaryWriter
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
     writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))
     bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",

@@ -35,6 +35,7 @@ import traceback
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 import atomic
 import checkpoint
@@ -44,7 +45,11 @@ import mpi
 import train_logs
 from cli import UserError
 from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
+from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
+from lockstep import simulate_batch
+from model import check_weight_files, controller_size, make_model, read_controller_params, simulate
+from torch_setup import set_torch_for_acting
 
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
 TAG_WORK = 0  # packets and results
@@ -89,8 +94,6 @@ def decode_result_packet(packet, num_worker_trial):
 def worker_envs(cfg, model_cfg, env_cfg):
     """A worker's envs (envs_per_worker of them) by packet train_mode: 0 (evaluations) render with
     env_cfg.renderer, 1 (training) with cfg.train_renderer when set; the same envs when those agree."""
-    from env import env_from_config
-
     envs = {0: [env_from_config(env_cfg) for _ in range(model_cfg.envs_per_worker)]}
     train_env_cfg = dataclasses.replace(env_cfg, renderer=cfg.train_renderer or env_cfg.renderer)
     envs[1] = envs[0] if train_env_cfg == env_cfg else [env_from_config(train_env_cfg)
@@ -100,9 +103,6 @@ def worker_envs(cfg, model_cfg, env_cfg):
 
 def evaluate_packet(cfg, model, envs, jobs):
     """[(rewards, last step indices)] of the packet's solutions, each over num_episode episodes."""
-    from lockstep import simulate_batch
-    from model import simulate
-
     _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
     if len(envs[train_mode]) == 1:  # the original: one simulate call per solution
         model.env = envs[train_mode][0]
@@ -119,8 +119,6 @@ def evaluate_packet(cfg, model, envs, jobs):
 
 def worker(cfg, model_cfg, env_cfg):
     """Rank >= 1: build the agent once, then evaluate packets until a stop packet arrives."""
-    from model import make_model
-
     try:
         model = make_model(cfg=model_cfg, env_cfg=env_cfg)
         envs = worker_envs(cfg, model_cfg, env_cfg)
@@ -235,18 +233,14 @@ def run_settings(cfg, model_cfg, env_cfg):
 
 def init_params(cfg, model_cfg):
     """The controller parameters of --init_from, or None (the original's zeros)."""
-    from model import param_count, read_controller_params
-
     if not cfg.init_from:
         return None
-    return read_controller_params(cfg.init_from, param_count(model_cfg.exp_mode), model_cfg.exp_mode)
+    return read_controller_params(cfg.init_from, controller_size(model_cfg), model_cfg.exp_mode)
 
 
 def preflight(cfg, model_cfg, env_cfg):
     """What can be refused before MPI starts: missing weights, an unwritable log folder, a start
     over an existing run or a resume without one, and a bad --init_from. Creates nothing."""
-    from model import check_weight_files
-
     population = cfg.num_worker * cfg.num_worker_trial
     if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
         raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
@@ -385,9 +379,7 @@ def master(cfg, model_cfg, env_cfg):
     """Rank 0: the original's master loop, as the steps of a generation: sample and tell, every
     eval_steps generations evaluate the mean, checkpoint and log after each; stop after
     max_generations."""
-    from model import param_count
-
-    num_params = param_count(model_cfg.exp_mode)
+    num_params = controller_size(model_cfg)
     run = Run(cfg, model_cfg, env_cfg, num_params)
     workers = Workers(cfg, num_params)
     print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {cfg.num_worker * cfg.num_worker_trial}, "
@@ -433,8 +425,6 @@ def main():
         raise UserError(f"-n {cfg.num_worker} needs {cfg.num_worker + 1} MPI processes (mpiexec -n "
                         f"{cfg.num_worker + 1}), found {mpi.size}")
     preflight(cfg, model_cfg, env_cfg)  # every rank, so that a refusal ends the job without MPI_Abort
-    import torch
-
     if mpi.rank == 0:
         torch.set_num_threads(1)
         try:
@@ -455,8 +445,6 @@ def main():
                 os._exit(code)  # MPICH's Abort may return to the caller before the launcher ends the job
             raise
     else:
-        from torch_setup import set_torch_for_acting
-
         set_torch_for_acting(model_cfg.envs_per_worker)
         worker(cfg, model_cfg, env_cfg)
 

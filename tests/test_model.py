@@ -8,7 +8,7 @@ import pytest
 
 from cli import UserError
 from config import ModelConfig
-from model import Model, param_count, simulate
+from model import Model, controller_size, simulate
 
 
 def tf_reference_actions(rnn_json, params, zs):
@@ -52,7 +52,7 @@ def test_get_action_matches_the_tf_original(tf_models):
 
 @pytest.mark.parametrize("mode, count", [("zh", 867), ("zc", 867), ("zch", 1635), ("z", 99), ("z_hidden", 1443)])
 def test_param_counts(mode, count):
-    assert param_count(mode) == count
+    assert controller_size(ModelConfig(exp_mode=mode)) == count
 
 
 def test_flat_layouts_bias_first_then_rows():

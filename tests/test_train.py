@@ -276,3 +276,13 @@ def test_the_optimizers_pickle_round_trips_through_the_allow_list():
         np.random.set_state(state)
         again = checkpoint.load_strategy(data, "x.pt").ask()
         assert np.array_equal(first, again), optimizer
+
+
+def test_z_hidden_trains_with_a_hidden_size_other_than_40(workdir, tmp_path):
+    """The master and the workers count the controller's parameters from the same config: a
+    z_hidden controller of 5 tanh units has (32 + 1) * 5 + (5 + 1) * 3 = 183 of them."""
+    out = run_script("train.py", *TINY, "--max_generations", 2, "--exp_mode", "z_hidden", "--controller_hidden", 5,
+                     "--log_dir", tmp_path, cwd=workdir).stdout
+    assert "183 parameters" in out
+    best, _ = json.loads((tmp_path / (BASE + ".best.json")).read_text())
+    assert len(best) == 183
