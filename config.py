@@ -15,6 +15,7 @@ Its `--help` lists each field with a one-line meaning and its value in every pre
 """
 import argparse
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -90,6 +91,12 @@ class VAEConfig:
     log_dir: str = arg("runs/vae", "TensorBoard folder (scalars losses/loss, losses/r_loss, losses/kl_loss, "
                                    "charts/images_per_second) and the per-epoch reconstruction PNGs")
 
+    def weights_file(self):
+        return os.path.join(self.model_save_path, "vae.json")
+
+    def checkpoint_file(self):
+        return os.path.join(self.model_save_path, "vae_ckpt.pt")
+
 
 @dataclass
 class SeriesConfig:
@@ -102,6 +109,9 @@ class SeriesConfig:
     encode_batch_size: int = arg(1000, "frames per encoder batch", min=1)
     skip_bad: bool = arg(False, "leave out (with a warning) a corrupt episode or one of the wrong length instead of failing")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, ...")
+
+    def series_file(self):
+        return os.path.join(self.series_dir, "series.npz")
 
 
 @dataclass
@@ -150,6 +160,15 @@ class RNNTrainConfig:
     resume: bool = arg(False, "continue from <model_save_path>/rnn_ckpt.pt (same hyperparameters; num_steps may grow)")
     log_dir: str = arg("runs/rnn", "TensorBoard folder (scalars losses/cost, charts/learning_rate, "
                                    "charts/sequences_per_second)")
+
+    def weights_file(self):
+        return os.path.join(self.model_save_path, "rnn.json")
+
+    def checkpoint_file(self):
+        return os.path.join(self.model_save_path, "rnn_ckpt.pt")
+
+    def initial_z_file(self):
+        return os.path.join(self.initial_z_save_path, "initial_z.json")
 
 
 @dataclass

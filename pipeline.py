@@ -48,7 +48,7 @@ import config
 from cli import UserError
 from config import (DreamConfig, EnvConfig, EvalConfig, ExtractConfig, ModelConfig, PipelineConfig, ReportConfig,
                     RNNConfig, RNNTrainConfig, SeriesConfig, TrainConfig, VAEConfig)
-from train_logs import log_base
+from train_logs import CHECKPOINT_SUFFIX, log_base
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # pipeline stage -> (stage script, its config classes); install has no script
@@ -60,8 +60,6 @@ STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig, ModelConfig)), "vae_
 SCRIPTS = [script for script, _ in STAGES.values() if script]
 SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "train": "seed_start", "model": "seed",
                "report": "seed"}
-INSTALL = {"tf_vae/vae.json": "vae/vae.json", "tf_rnn/rnn.json": "rnn/rnn.json",
-           "tf_initial_z/initial_z.json": "initial_z/initial_z.json"}
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
 EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
 NOT_RESULTS = ("resume", "device", "threads")  # options that do not change a stage's results
@@ -118,26 +116,61 @@ class Pipeline:
         return os.path.join(self.run_dir, *parts)
 
     def argv(self, script):
-        """A stage script's options: --config, the derived seed, then the user's --stage.field options."""
+        """A stage script's options: --config, the derived seed, the outputs of the stages before
+        it as its inputs, then the user's --stage.field options (which win)."""
         seed = [f"--{SEED_FIELDS[script]}", str(self.seeds[script])] if script in SEED_FIELDS else []
-        return ["--config", self.preset, *seed, *self.stage_args[script]]
+        return ["--config", self.preset, *seed, *self.inputs(script), *self.stage_args[script]]
+
+    def inputs(self, script):
+        """The options that feed `script` the files the stages before it write (each path has its
+        home in the writer's config: config.VAEConfig.weights_file, ...)."""
+        if script in ("extract", "train"):
+            return []
+        data = ["--data_dir", self.configs("extract")[1].dir_name]
+        if script == "vae_train":
+            return data
+        vae = self.configs("vae_train")[0]
+        if script == "series":
+            return data + ["--vae_path", vae.weights_file()]
+        series = self.configs("series")[0]
+        if script == "rnn_train":
+            return ["--series_path", series.series_file()]
+        agent = self.configs("train")[1]
+        weights = ["--vae_path", agent.vae_path, "--rnn_path", agent.rnn_path]
+        if script == "model":
+            return weights
+        rnn = self.configs("rnn_train")[1]
+        return weights + ["--record_dir", data[1], "--vae_tensorboard", vae.log_dir, "--rnn_tensorboard", rnn.log_dir]
+
+    def installed(self):
+        """{what rnn_train and vae_train wrote: where the agent loads it} (the original's manual copy)."""
+        vae, (_, rnn), (_, agent, _), (_, _, dream, _) = (self.configs(name) for name in
+                                                          ("vae_train", "rnn_train", "train", "report"))
+        vae = vae[0]
+        return {vae.weights_file(): agent.vae_path, rnn.weights_file(): agent.rnn_path,
+                rnn.initial_z_file(): dream.initial_z_path}
 
     def script(self, script, *args):
         return [sys.executable, os.path.join(REPO, f"{script}.py"), *args, *self.argv(script)]
 
+    def configs(self, name, argv=None):
+        """The config objects of stage `name`, from its options `argv` (default: this run's)."""
+        script, classes = STAGES[name]
+        p = config.parser(*classes)
+        args, _ = p.parse_known_args(self.argv(script) if argv is None else argv)
+        return config.from_args(args, *classes)
+
     def options(self, name, argv=None):
         """The values every option of stage `name` takes (what decides its results), with the
         stage's options `argv` (default: this run's)."""
-        script, classes = STAGES[name]
+        script, _ = STAGES[name]
         if script is None:
             return {}
-        p = config.parser(*classes)
+        argv = self.argv(script) if argv is None else argv
+        values = {k: v for cfg in self.configs(name, argv) for k, v in vars(cfg).items()}
         if script == "model":
-            p.add_argument("--seed", type=int)
-        args, _ = p.parse_known_args(self.argv(script) if argv is None else argv)
-        values = {f"{k}": v for cfg in config.from_args(args, *classes) for k, v in vars(cfg).items()}
-        if script == "model":
-            values.update(seed=args.seed, envs_per_worker=1)
+            seeds = [int(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--seed"]  # the last one wins
+            values.update(seed=seeds[-1] if seeds else None, envs_per_worker=1)
         return {k: v for k, v in values.items() if k not in NOT_RESULTS}
 
     def stage(self, name, outputs, work):
@@ -218,7 +251,7 @@ class Pipeline:
                 [os.path.join(o["log_dir"], "tensorboard", os.path.basename(base))]
         keys = {"extract": ["dir_name"], "vae_train": ["model_save_path", "log_dir"], "series": ["series_dir"],
                 "rnn_train": ["model_save_path", "initial_z_save_path", "log_dir"], "report": ["report_dir"]}
-        return list(INSTALL.values()) if name == "install" else [o[k] for k in keys.get(name, [])]
+        return list(self.installed().values()) if name == "install" else [o[k] for k in keys.get(name, [])]
 
     def remove(self, path):
         """Remove `path` if it lies inside the run folder (never the folder itself or beyond it)."""
@@ -247,7 +280,7 @@ class Pipeline:
 
 def install(p):
     """The original's manual step: the trained V, M and initial z where the agent loads them."""
-    for src, dst in INSTALL.items():
+    for src, dst in p.installed().items():
         with open(p.path(src), "rb") as f:
             atomic.write_bytes(p.path(dst), f.read())
 
@@ -279,12 +312,12 @@ def split_round_args(rest):
     return split_stage_args(every), split_stage_args(later)
 
 
-def round_args(cfg, k, last, last_base, seeds, every, later):
-    """Stage options of round k > 1, whose last round's agent is in folder `last` (relative to
-    round k's): it drives a share of the new episodes (on new tracks: the extract seed + k - 1),
-    and V, M and C continue from it as --round_continue says; the user's options come after."""
-    agent = {"v": f"{last}/{INSTALL['tf_vae/vae.json']}", "m": f"{last}/{INSTALL['tf_rnn/rnn.json']}",
-             "c": f"{last}/{last_base}.best.json"}
+def round_args(cfg, k, last, last_agent, seeds, every, later):
+    """Stage options of round k > 1, whose last round is in folder `last` (relative to round k's)
+    with its agent's files `last_agent` ({"v", "m", "c"}: paths in that folder): the agent drives
+    a share of the new episodes (on new tracks: the extract seed + k - 1), and V, M and C continue
+    from it as --round_continue says; the user's options come after."""
+    agent = {part: f"{last}/{path}" for part, path in last_agent.items()}
     flags = {script: [] for script in SCRIPTS}
     flags["extract"] = ["--seed", str(seeds["extract"] + k - 1), "--controller", agent["c"], "--vae_path", agent["v"],
                         "--rnn_path", agent["m"], "--agent_share", str(cfg.round_agent_share),
@@ -296,22 +329,23 @@ def round_args(cfg, k, last, last_base, seeds, every, later):
 
 
 def run_round(p, extract_ranks):
-    """Every stage of one round in its folder; returns the controller log base."""
-    train_cfg, _, env_cfg = config.parse(*STAGES["train"][1], argv=p.argv("train"))
+    """Every stage of one round in its folder; returns its agent's files {"v", "m", "c"}."""
+    (_, extract, _), (vae,), (series,), (_, rnn), (train_cfg, agent, env_cfg), (report, *_) = (
+        p.configs(name) for name in ("extract", "vae_train", "series", "rnn_train", "train", "report"))
     base = log_base(train_cfg, env_cfg)
-    p.stage("extract", ["record"], lambda: p.call("extract", [
+    p.stage("extract", [extract.dir_name], lambda: p.call("extract", [
         os.path.join(os.path.dirname(sys.executable), "mpiexec"), "-n", str(extract_ranks), *p.script("extract")]))
-    p.stage("vae_train", ["tf_vae/vae.json"], lambda: p.call(
-        "vae_train", p.script("vae_train", *p.resume_flag("tf_vae/vae_ckpt.pt"))))
-    p.stage("series", ["series/series.npz"], lambda: p.call("series", p.script("series")))
-    p.stage("rnn_train", ["tf_rnn/rnn.json", "tf_initial_z/initial_z.json"], lambda: p.call(
-        "rnn_train", p.script("rnn_train", *p.resume_flag("tf_rnn/rnn_ckpt.pt"))))
-    p.stage("install", list(INSTALL.values()), lambda: install(p))
+    p.stage("vae_train", [vae.weights_file()], lambda: p.call(
+        "vae_train", p.script("vae_train", *p.resume_flag(vae.checkpoint_file()))))
+    p.stage("series", [series.series_file()], lambda: p.call("series", p.script("series")))
+    p.stage("rnn_train", [rnn.weights_file(), rnn.initial_z_file()], lambda: p.call(
+        "rnn_train", p.script("rnn_train", *p.resume_flag(rnn.checkpoint_file()))))
+    p.stage("install", list(p.installed().values()), lambda: install(p))
     p.stage("train", [f"{base}.best.json"], lambda: p.call(
-        "train", p.script("train", *p.resume_flag(f"{base}.checkpoint.pt"))))
+        "train", p.script("train", *p.resume_flag(base + CHECKPOINT_SUFFIX))))
     p.stage("evaluate", [], lambda: evaluate(p, f"{base}.best.json"))
-    p.stage("report", ["report/summary.json"], lambda: p.call("report", p.script("report", "--log_base", base)))
-    return base
+    p.stage("report", [os.path.join(report.report_dir, "summary.json")], lambda: p.call("report", p.script("report", "--log_base", base)))
+    return {"v": agent.vae_path, "m": agent.rnn_path, "c": f"{base}.best.json"}
 
 
 def main():
@@ -329,19 +363,19 @@ def main():
     every, later = split_round_args(rest)
     p = Pipeline(run_dir, preset, every, seeds, args.rerun)
     started = time.time()
-    base = run_round(p, cfg.extract_ranks)
+    agent = run_round(p, cfg.extract_ranks)
     for k in range(2, cfg.rounds + 1):
         # a round whose agent changed is redone whole; else it resumes or skips as any round
         folder = os.path.join(run_dir, f"round{k}")
         print(f"\n=== round {k} of {cfg.rounds}, in {folder}/", flush=True)
         os.makedirs(folder, exist_ok=True)
         last = ".." if k == 2 else f"../round{k - 1}"
-        p = Pipeline(folder, preset, round_args(cfg, k, last, base, seeds, every, later), seeds,
+        p = Pipeline(folder, preset, round_args(cfg, k, last, agent, seeds, every, later), seeds,
                      "extract" if p.changed else args.rerun)
-        base = run_round(p, cfg.extract_ranks)
+        agent = run_round(p, cfg.extract_ranks)
 
     print(f"\nDone in {time.time() - started:.0f} s. Results in {p.run_dir}/: report/ (pictures and summary.json), "
-          f"{base}.* (controller logs), vae/, rnn/ (weights, TF format).")
+          f"the agent {agent['c']} with {agent['v']} and {agent['m']} (TF format).")
 
 
 if __name__ == "__main__":

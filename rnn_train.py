@@ -12,7 +12,6 @@ original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json
     python rnn_train.py --init_from rnn/rnn.json   # continue a trained M (on the series of a new V)
 """
 import dataclasses
-import os
 import time
 import zipfile
 import zlib
@@ -32,7 +31,6 @@ from config import ADAM_BETAS, ADAM_EPSILON
 from rnn.rnn import MDNRNN, mdn_loss
 from torch_setup import set_torch_for_training
 
-CHECKPOINT = "rnn_ckpt.pt"
 SERIES_KEYS = ("action", "mu", "logvar")
 
 
@@ -92,7 +90,7 @@ def main(argv=None):
     action, mu, logvar = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)
-    tfjson.save_initial_z(os.path.join(cfg.initial_z_save_path, "initial_z.json"), mu, logvar)
+    tfjson.save_initial_z(cfg.initial_z_file(), mu, logvar)
 
     action, mu, logvar = (torch.from_numpy(a) for a in (action, mu, logvar))
     torch.manual_seed(cfg.seed)
@@ -101,7 +99,7 @@ def main(argv=None):
     if cfg.init_from:
         rnn.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
-    ckpt_path = os.path.join(cfg.model_save_path, CHECKPOINT)
+    ckpt_path = cfg.checkpoint_file()
     settings = run_settings(hps, cfg)
     start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen)["step"] if cfg.resume else 0
 
@@ -141,9 +139,9 @@ def main(argv=None):
 
     seconds = time.time() - began
     done = hps.num_steps - start
-    rnn.save_json(os.path.join(cfg.model_save_path, "rnn.json"))
+    rnn.save_json(cfg.weights_file())
     print(f"trained {done} steps in {seconds:.1f} s: {done * hps.batch_size / max(seconds, 1e-9):.1f} sequences/s; "
-          f"wrote {os.path.join(cfg.model_save_path, 'rnn.json')}")
+          f"wrote {cfg.weights_file()}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ batches of `encode_batch_size` frames, and an episode that is corrupt or whose l
 from the first one's stops the run with one line naming it (or, with --skip_bad, is left out
 with a warning). The output is written atomically: a failed run keeps the previous series.npz.
 """
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,7 +57,7 @@ def main():
     set_torch_for_training()  # its encodes are M's data
     device = config.torch_device(cfg.device)
     files = list_episodes(cfg.data_dir, cfg.max_files)
-    out_path = os.path.join(cfg.series_dir, "series.npz")
+    out_path = cfg.series_file()
     atomic.check_writable(cfg.series_dir)
 
     vae = ConvVAE(batch_size=cfg.encode_batch_size, is_training=False).to(device)

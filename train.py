@@ -56,7 +56,6 @@ TAG_WORK = 0  # packets and results
 TAG_FAILED = 7  # a worker's last words (pickled str), sent when it stops for any reason but the master's order
 ABORT_GRACE_SECONDS = 1.0  # between the master's last line and its MPI_Abort
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
-CHECKPOINT = ".checkpoint.pt"
 STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
               "best_reward_eval", "best_params_eval", "max_len", "env_steps")
 
@@ -249,9 +248,9 @@ def preflight(cfg, model_cfg, env_cfg):
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
     if cfg.resume:
-        checkpoint.load(base + CHECKPOINT, "train.py", run_settings(cfg, model_cfg, env_cfg))
+        checkpoint.load(base + train_logs.CHECKPOINT_SUFFIX, "train.py", run_settings(cfg, model_cfg, env_cfg))
         return
-    existing = [base + s for s in (*train_logs.LAYOUTS, CHECKPOINT) if os.path.exists(base + s)]
+    existing = [base + s for s in (*train_logs.LAYOUTS, train_logs.CHECKPOINT_SUFFIX) if os.path.exists(base + s)]
     if existing:
         raise UserError(f"{existing[0]}: a run with these settings exists; pass --resume to continue it, "
                         "or move its files or choose another --log_dir")
@@ -269,11 +268,12 @@ class Run:
 
     def __init__(self, cfg, model_cfg, env_cfg, num_params):
         self.cfg, self.base = cfg, train_logs.log_base(cfg, env_cfg)
+        self.checkpoint_path = self.base + train_logs.CHECKPOINT_SUFFIX
         self.settings = run_settings(cfg, model_cfg, env_cfg)
         self.tb = None
         if cfg.resume:
-            saved = checkpoint.load(self.base + CHECKPOINT, "train.py", self.settings)
-            self.es = checkpoint.load_strategy(saved.pop("es"), self.base + CHECKPOINT)
+            saved = checkpoint.load(self.checkpoint_path, "train.py", self.settings)
+            self.es = checkpoint.load_strategy(saved.pop("es"), self.checkpoint_path)
             checkpoint.set_np_random_state(saved.pop("np_random"))
             self.state = {k: saved[k] for k in STATE_KEYS}
             self.write_logs()
@@ -296,7 +296,7 @@ class Run:
     def save(self):
         """Checkpoint, then the logs: the checkpoint is the record the logs are made from."""
         self.state["elapsed"] = self.seconds()
-        checkpoint.save(self.base + CHECKPOINT, "train.py", self.settings, es=checkpoint.dump_strategy(self.es),
+        checkpoint.save(self.checkpoint_path, "train.py", self.settings, es=checkpoint.dump_strategy(self.es),
                         np_random=checkpoint.np_random_state(), **self.state)
         self.write_logs()
 

@@ -22,6 +22,9 @@ LAYOUTS = {".json": dict(sort_keys=True, indent=2, separators=(",", ": ")),
            ".log.json": dict()}
 
 
+CHECKPOINT_SUFFIX = ".checkpoint.pt"  # <base>.checkpoint.pt: train.py's checkpoint, beside the logs
+
+
 def log_base(train_cfg, env_cfg):
     """The logs' common path: `<log_dir>/<env>.<optimizer>.<num_episode>.<population>`."""
     population = train_cfg.num_worker * train_cfg.num_worker_trial

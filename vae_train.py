@@ -139,8 +139,7 @@ def main():
         vae.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(vae.parameters(), lr=cfg.learning_rate, betas=config.ADAM_BETAS, eps=config.ADAM_EPSILON)
     noise = torch.Generator(device).manual_seed(cfg.seed)
-    json_path = os.path.join(cfg.model_save_path, "vae.json")
-    ckpt_path = os.path.join(cfg.model_save_path, "vae_ckpt.pt")
+    json_path, ckpt_path = cfg.weights_file(), cfg.checkpoint_file()
     settings = dict(run_settings(cfg), files=[os.path.basename(f) for f in files], lengths=lengths)
     at = dict(epoch=0, batch=0, step=0)  # where training stands: what a checkpoint records
     if cfg.resume:

@@ -172,10 +172,27 @@ def test_round_options_follow_round_continue():
 
     cfg = config.preset(config.PipelineConfig, rounds=3, round_continue="vm", round_action_noise=0.05)
     every, later = pipeline.split_round_args(["--train.sigma_init", "0.2", "--next.train.sigma_init=0.05"])
-    args = pipeline.round_args(cfg, 3, "../round2", "log/x", {"extract": 7}, every, later)
+    last_agent = {"v": "vae/vae.json", "m": "rnn/rnn.json", "c": "log/x.best.json"}
+    args = pipeline.round_args(cfg, 3, "../round2", last_agent, {"extract": 7}, every, later)
     assert args["extract"][:8] == ["--seed", "9", "--controller", "../round2/log/x.best.json",
                                    "--vae_path", "../round2/vae/vae.json", "--rnn_path", "../round2/rnn/rnn.json"]
     assert args["extract"][-2:] == ["--action_noise", "0.05"]
     assert args["vae_train"] == ["--init_from", "../round2/vae/vae.json"]
     assert "--init_from" not in args["train"]  # C starts from zeros
     assert args["train"] == ["--sigma_init", "0.2", "--sigma_init", "0.05"]  # the last one wins
+
+
+def test_stage_outputs_feed_the_next_stages_wherever_the_user_puts_them(tmp_path):
+    import pipeline
+
+    p = pipeline.Pipeline(str(tmp_path), "smoke", pipeline.split_stage_args(
+        ["--extract.dir_name", "rec", "--vae_train.model_save_path", "v1", "--series.series_dir", "s1",
+         "--rnn_train.model_save_path", "m1", "--rnn_train.initial_z_save_path", "z1", "--train.vae_path", "a/v.json"]),
+        pipeline.stage_seeds(0), None)
+    assert p.options("vae_train")["data_dir"] == "rec"
+    assert (p.options("series")["data_dir"], p.options("series")["vae_path"]) == ("rec", "v1/vae.json")
+    assert p.options("rnn_train")["series_path"] == "s1/series.npz"
+    assert p.installed() == {"v1/vae.json": "a/v.json", "m1/rnn.json": "rnn/rnn.json",
+                             "z1/initial_z.json": "initial_z/initial_z.json"}
+    assert p.options("evaluate")["vae_path"] == p.options("report")["vae_path"] == "a/v.json"
+    assert p.options("report")["record_dir"] == "rec"
