@@ -15,6 +15,7 @@ Its `--help` lists each field with a one-line meaning and its value in every pre
 """
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -137,7 +138,10 @@ class RNNConfig:
     input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.0)
     use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
     output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.0)
-    is_training: int = arg(1, "1 = training graph (dropouts active when enabled)", choices=(0, 1))
+    is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
+                               "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
+                               "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",
+                           choices=(0, 1))
 
 
 @dataclass
@@ -230,11 +234,18 @@ class TrainConfig:
 
 ADAM_BETAS, ADAM_EPSILON = (0.9, 0.999), 1e-8  # TF's AdamOptimizer defaults, used by both trainers
 
+
+def tf_adam_epsilon(step):
+    """torch's Adam epsilon at 0-based step `step` that makes its update TF's: TF adds epsilon to
+    the uncorrected sqrt(v), torch to the bias-corrected one (both trainers set it every step)."""
+    return float(ADAM_EPSILON / math.sqrt(1.0 - ADAM_BETAS[1] ** (step + 1)))
+
 # The original train.py's extra constructor arguments per --optimizer (es.py holds the classes:
 # cma -> CMAES, ses and pepg -> PEPG, ga -> SimpleGA, openes -> OpenES). train.py adds
 # sigma_init, popsize and (all but cma) sigma_decay from TrainConfig, and antithetic for openes.
+# cma's weight decay is the default of the original es.py's CMAES, which its train.py left as is.
 ES_ARGS = {
-    "cma": dict(),
+    "cma": dict(weight_decay=0.01),
     "ses": dict(sigma_alpha=0.2, sigma_limit=0.02, elite_ratio=0.1, weight_decay=0.005),
     "ga": dict(sigma_limit=0.02, elite_ratio=0.1, weight_decay=0.005),
     "pepg": dict(sigma_alpha=0.20, sigma_limit=0.02, learning_rate=0.01, learning_rate_decay=1.0,

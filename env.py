@@ -37,8 +37,9 @@ from PIL import Image
 import renderer as renderers
 from cli import UserError, run
 from config import EnvConfig, parse
+from episodes import FRAME_SHAPE
 
-SCREEN_X, SCREEN_Y = 64, 64
+SCREEN_Y, SCREEN_X = FRAME_SHAPE[:2]  # the original's names for the observation's size
 
 
 def _process_frame(frame):

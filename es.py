@@ -71,7 +71,7 @@ class CMAES:
     sampling.
     """
 
-    def __init__(self, num_params, sigma_init=0.10, popsize=255, weight_decay=0.01, x0=None):
+    def __init__(self, num_params, weight_decay, sigma_init=0.10, popsize=255, x0=None):
         import cma
 
         self.num_params = num_params

@@ -55,8 +55,8 @@ import controller
 import mpi
 from cli import UserError, run
 from config import EnvConfig, ExtractConfig, ModelConfig, RNNConfig, VAEConfig, parse
-from env import SCREEN_X, SCREEN_Y, env_from_config
-from episodes import array_header
+from env import env_from_config
+from episodes import FRAME_SHAPE, array_header
 
 SEED_MODULUS = 2**31 - 1
 SEED_MULTIPLIER = 742938285
@@ -93,7 +93,7 @@ def random_controller(rs):
 def is_complete(path, frames):
     """Whether `path` is an episode file of `frames` frames; reads only the two array headers."""
     try:
-        return (array_header(path, "obs") == ((frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+        return (array_header(path, "obs") == ((frames, *FRAME_SHAPE), np.uint8)
                 and array_header(path, "action") == ((frames, 3), np.float16))
     except UserError:
         return False
@@ -158,7 +158,7 @@ def record(envs, seeds, max_frames, progress):
     for env, seed in zip(envs, seeds):
         env.seed(seed)
         obs.append(env.reset())
-    recording_obs = np.empty((len(seeds), max_frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+    recording_obs = np.empty((len(seeds), max_frames, *FRAME_SHAPE), np.uint8)
     recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
     for frame in range(max_frames):
         for k, (env, act) in enumerate(zip(envs, acts)):
@@ -180,7 +180,7 @@ def record_agent(model, envs, seeds, max_frames, noise, progress):
     [(obs, action) arrays of max_frames frames]; the actions are the ones taken (with `noise`)."""
     from lockstep import simulate_batch  # torch is loaded only when an agent drives
 
-    recording_obs = np.empty((len(seeds), max_frames, SCREEN_Y, SCREEN_X, 3), np.uint8)
+    recording_obs = np.empty((len(seeds), max_frames, *FRAME_SHAPE), np.uint8)
     recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
     streams = [np.random.default_rng((seed, 0, 1)) for seed in seeds]
 

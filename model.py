@@ -31,7 +31,7 @@ from config import EnvConfig, EvalConfig, ModelConfig
 from env import env_from_config, has_display
 from lockstep import simulate_batch
 from media import GifWriter
-from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, hps_sample, rnn_init_state,
+from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, hps_of, hps_sample, rnn_init_state,
                      rnn_next_state, rnn_output, rnn_output_size)
 from torch_setup import set_torch_for_acting
 from vae.vae import ConvVAE
@@ -39,11 +39,12 @@ from vae.vae import ConvVAE
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
 
 
-def controller_size(cfg):
-    """Flat parameters of the controller of agent config `cfg` (867 for the original's zh), without
-    building V or M; the one count the master, the workers and the files agree on."""
+def controller_size(cfg, hps=hps_sample):
+    """Flat parameters of the controller of agent config `cfg` on an M of sizes `hps` (867 for the
+    original's zh), without building V or M; the one count the master, the workers and the files
+    agree on."""
     hidden = cfg.controller_hidden if cfg.exp_mode == "z_hidden" else 0
-    return controller.num_params(rnn_output_size(MODES[cfg.exp_mode]), hidden)
+    return controller.num_params(rnn_output_size(MODES[cfg.exp_mode], hps), hidden)
 
 
 def check_weight_files(cfg):
@@ -80,21 +81,26 @@ class Model:
         self.env_cfg = env_cfg or EnvConfig()
         self.env_name = self.env_cfg.env_name
         self.exp_mode = MODES[self.cfg.exp_mode]
-        self.vae = ConvVAE(batch_size=1, gpu_mode=False, is_training=False, reuse=True).eval()
-        self.rnn = MDNRNN(hps_sample).eval()
-        self.vae.requires_grad_(False)
-        self.rnn.requires_grad_(False)
-        if load_model:
+        if load_model:  # each network as large as its file says (the --z_size, --rnn_size it was trained with)
             check_weight_files(self.cfg)
-            self.vae.load_json(self.cfg.vae_path)
+            self.vae = ConvVAE.from_json(self.cfg.vae_path, batch_size=1, is_training=False, reuse=True)
+            self.rnn = MDNRNN(hps_of(self.cfg.rnn_path))
             self.rnn.load_json(self.cfg.rnn_path)
+            if self.rnn.hps.output_seq_width != self.vae.z_size:
+                raise UserError(f"{self.cfg.rnn_path}: an MDN-RNN of z width {self.rnn.hps.output_seq_width}, but "
+                                f"{self.cfg.vae_path} has z_size {self.vae.z_size} (train them together)")
+        else:
+            self.vae = ConvVAE(batch_size=1, is_training=False, reuse=True)
+            self.rnn = MDNRNN(hps_sample)
+        self.vae.eval().requires_grad_(False)
+        self.rnn.eval().requires_grad_(False)
         # the frames are NHWC already: channels-last weights make the batch-1 encode fastest
         self.vae.to(memory_format=torch.channels_last)
         self.state = rnn_init_state(self.rnn)
-        self.input_size = rnn_output_size(self.exp_mode)
+        self.input_size = rnn_output_size(self.exp_mode, self.rnn.hps)
         self.z_size = self.vae.z_size
         self.hidden = self.cfg.controller_hidden if self.exp_mode == MODE_Z_HIDDEN else 0
-        self.param_count = controller_size(self.cfg)  # the original's attribute
+        self.param_count = controller_size(self.cfg, self.rnn.hps)  # the original's attribute
         self.set_model_params(np.random.randn(self.param_count))  # the original also starts from randn
         self.render_mode = False
         self.env = None

@@ -85,6 +85,8 @@ def run_settings(hps, cfg):
 
 def main(argv=None):
     hps, cfg = parse_args(argv)
+    if not hps.is_training:
+        raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
     device = config.torch_device(cfg.device)
     set_torch_for_training(cfg.threads)
     action, mu, logvar = load_series(cfg.series_path, hps)
@@ -118,8 +120,7 @@ def main(argv=None):
         torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
         for group in optimizer.param_groups:
             group["lr"] = lr
-            # TF adds epsilon to the uncorrected sqrt(v); torch's equivalent epsilon at step t:
-            group["eps"] = float(ADAM_EPSILON / np.sqrt(1.0 - ADAM_BETAS[1] ** (step + 1)))
+            group["eps"] = config.tf_adam_epsilon(step)
         optimizer.step()
 
         cost = cost.item()

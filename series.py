@@ -60,8 +60,7 @@ def main():
     out_path = cfg.series_file()
     atomic.check_writable(cfg.series_dir)
 
-    vae = ConvVAE(batch_size=cfg.encode_batch_size, is_training=False).to(device)
-    vae.load_json(cfg.vae_path)
+    vae = ConvVAE.from_json(cfg.vae_path, batch_size=cfg.encode_batch_size, is_training=False).to(device)
 
     action = mu = logvar = None  # allocated at the first good episode, whose length all must share
     kept, skipped = 0, []

@@ -61,6 +61,16 @@ def read(path, kind):
         raise UserError(f"{path}: not {kind} ({e})") from None
 
 
+def shapes(path):
+    """The shape of each array of a weight JSON (what sizes the network it holds); [] for a file
+    that is not a list of arrays (`load` then names the problem)."""
+    data = read(path, "a weight JSON file")
+    try:
+        return [np.shape(np.array(values, dtype=np.float64)) for values in data] if isinstance(data, list) else []
+    except (ValueError, TypeError):
+        return []
+
+
 def load(path, shapes):
     """Read a weight JSON and return float32 arrays (value / 10000) of the given TF `shapes`."""
     data = read(path, "a weight JSON file")

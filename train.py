@@ -49,6 +49,7 @@ from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
 from lockstep import simulate_batch
 from model import check_weight_files, controller_size, make_model, read_controller_params, simulate
+from rnn.rnn import hps_of
 from torch_setup import set_torch_for_acting
 
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
@@ -234,7 +235,8 @@ def init_params(cfg, model_cfg):
     """The controller parameters of --init_from, or None (the original's zeros)."""
     if not cfg.init_from:
         return None
-    return read_controller_params(cfg.init_from, controller_size(model_cfg), model_cfg.exp_mode)
+    return read_controller_params(cfg.init_from, controller_size(model_cfg, hps_of(model_cfg.rnn_path)),
+                                  model_cfg.exp_mode)
 
 
 def preflight(cfg, model_cfg, env_cfg):
@@ -379,7 +381,7 @@ def master(cfg, model_cfg, env_cfg):
     """Rank 0: the original's master loop, as the steps of a generation: sample and tell, every
     eval_steps generations evaluate the mean, checkpoint and log after each; stop after
     max_generations."""
-    num_params = controller_size(model_cfg)
+    num_params = controller_size(model_cfg, hps_of(model_cfg.rnn_path))  # M's sizes are its file's
     run = Run(cfg, model_cfg, env_cfg, num_params)
     workers = Workers(cfg, num_params)
     print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {cfg.num_worker * cfg.num_worker_trial}, "

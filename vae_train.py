@@ -104,13 +104,16 @@ def scan(cfg):
     return files, lengths, num_batches
 
 
-def train_step(vae, optimizer, noise, frames, device):
-    """One Adam step on a uint8 batch; returns the detached (loss, r_loss, kl_loss)."""
+def train_step(vae, optimizer, noise, frames, device, step):
+    """Adam step `step` (0-based, TF's epsilon) on a uint8 batch; returns the detached (loss,
+    r_loss, kl_loss)."""
     x = torch.from_numpy(frames).to(device).float().div_(255.0)  # the original: obs / 255.0
     y, mu, logvar = vae(x, generator=noise)
     loss, r_loss, kl_loss = vae.loss(x, y, mu, logvar)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    for group in optimizer.param_groups:
+        group["eps"] = config.tf_adam_epsilon(step)
     optimizer.step()
     return torch.stack([loss, r_loss, kl_loss]).detach()
 
@@ -157,7 +160,7 @@ def main():
         while at["epoch"] < cfg.num_epoch:
             sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), at["step"]
             for frames in epoch_batches(files, lengths, cfg, at["epoch"], at["batch"], pool):
-                losses = train_step(vae, optimizer, noise, frames, device)
+                losses = train_step(vae, optimizer, noise, frames, device, at["step"])
                 at.update(step=at["step"] + 1, batch=at["batch"] + 1)
                 sums, count, step = sums + losses, count + 1, at["step"]
                 bar.update(cfg.batch_size)

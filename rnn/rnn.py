@@ -54,6 +54,24 @@ def default_hps():
 hps_model = default_hps()
 hps_sample = dataclasses.replace(hps_model, batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)
 
+
+
+def hps_of(jsonfile, hps=hps_sample):
+    """`hps` with the sizes of the MDN-RNN in `jsonfile` (rnn_size, z width, num_mixture, layer
+    norm), so that an M trained with any --rnn_size or --num_mixture loads wherever it is used.
+    The arrays are output_w (n, 3 K z), output_b, kernel (z + 3 + n, 4 n), then bias or the
+    layer norms; a file of another form keeps `hps` (loading then names the problem)."""
+    shapes = tfjson.shapes(jsonfile)
+    if len(shapes) not in (4, 3 + 2 * len(LN_SCOPES)) or len(shapes[0]) != 2 or len(shapes[2]) != 2:
+        return hps
+    n = shapes[2][1] // 4
+    z = shapes[2][0] - n - (hps.input_seq_width - hps.output_seq_width)
+    if n < 1 or z < 1 or shapes[0][1] % (3 * z):
+        return hps
+    return dataclasses.replace(hps, rnn_size=n, output_seq_width=z, input_seq_width=shapes[2][0] - n,
+                               num_mixture=shapes[0][1] // (3 * z), use_layer_norm=int(len(shapes) > 4))
+
+
 LSTMStateTuple = namedtuple("LSTMStateTuple", ("c", "h"))  # TF's order: c first
 
 

@@ -94,3 +94,33 @@ def test_cli_run_prints_one_line_and_exits_2(tmp_path):
                           env={"PYTHONPATH": str(config.__file__).rsplit("/", 1)[0]})
     assert proc.returncode == 2
     assert proc.stderr == "s.py: error: data/x.npz: not a zip file\n"
+
+
+def test_torch_adam_with_tf_adam_epsilon_takes_tfs_steps():
+    """TF's AdamOptimizer in numpy (lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), theta -= lr_t m / (sqrt(v)
+    + eps)) against torch's Adam with config.tf_adam_epsilon(step), on gradients of all scales."""
+    import numpy as np
+    import torch
+
+    from config import ADAM_BETAS, ADAM_EPSILON, tf_adam_epsilon
+
+    rng = np.random.default_rng(0)
+    grads = rng.normal(size=(30, 6)) * np.array([1e-9, 1e-7, 1e-5, 1e-3, 1.0, 10.0])
+    lr, (b1, b2) = 0.01, ADAM_BETAS
+    theta, m, v = np.zeros(6), np.zeros(6), np.zeros(6)
+    param = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    adam = torch.optim.Adam([param], lr=lr, betas=ADAM_BETAS, eps=ADAM_EPSILON)
+    for step, g in enumerate(grads):
+        t = step + 1
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        theta -= lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + ADAM_EPSILON)
+        param.grad = torch.from_numpy(g.copy())
+        adam.param_groups[0]["eps"] = tf_adam_epsilon(step)
+        adam.step()
+    np.testing.assert_allclose(param.detach().numpy(), theta, rtol=1e-10, atol=1e-15)
+    torch_default = torch.zeros(6, dtype=torch.float64, requires_grad=True)  # the epsilon matters at these scales
+    plain = torch.optim.Adam([torch_default], lr=lr, betas=ADAM_BETAS, eps=ADAM_EPSILON)
+    for g in grads:
+        torch_default.grad = torch.from_numpy(g.copy())
+        plain.step()
+    assert not np.allclose(torch_default.detach().numpy(), theta, rtol=1e-6, atol=0)

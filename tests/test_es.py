@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import config
+from config import ES_ARGS
 from es import CMAES, PEPG, OpenES, SimpleGA, compute_centered_ranks
 
 TARGET = np.linspace(-0.3, 0.3, 8)
@@ -22,7 +23,7 @@ def run(es, generations):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name, make, generations", [
-    ("cma", lambda: CMAES(8, sigma_init=0.1, popsize=16), 60),
+    ("cma", lambda: CMAES(8, sigma_init=0.1, popsize=16, **ES_ARGS["cma"]), 60),
     ("ga", lambda: SimpleGA(8, sigma_init=0.1, popsize=40, **config.ES_ARGS["ga"]), 60),
     ("openes", lambda: OpenES(8, sigma_init=0.1, popsize=40, antithetic=True, **config.ES_ARGS["openes"]), 150),
     ("pepg", lambda: PEPG(8, sigma_init=0.1, popsize=40, **config.ES_ARGS["pepg"]), 150),
@@ -41,7 +42,7 @@ def test_each_optimizer_improves_a_toy_objective(name, make, generations):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_runs_repeat_from_the_global_seed():
     def solutions():
-        es = CMAES(8, popsize=6)
+        es = CMAES(8, popsize=6, **ES_ARGS["cma"])
         np.random.seed(3)  # as train.py: seeded after the optimizer is built
         es.tell(reward(es.ask()))
         return es.ask()
@@ -57,7 +58,7 @@ def test_centered_ranks():
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_cma_is_told_the_originals_cost_and_reports_its_mean():
-    es = CMAES(5, sigma_init=0.1, popsize=6)
+    es = CMAES(5, sigma_init=0.1, popsize=6, **ES_ARGS["cma"])
     np.random.seed(1)
     x = es.ask()
     told = {}

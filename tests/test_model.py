@@ -129,3 +129,19 @@ def test_load_model_reads_both_formats_and_rejects_bad_files(tmp_path):
     (tmp_path / "junk.json").write_text("{not json")
     with pytest.raises(UserError, match="junk.json: not a controller JSON"):
         model.load_model(str(tmp_path / "junk.json"))
+
+
+def test_the_agent_takes_v_and_m_at_the_sizes_of_their_files(tmp_path):
+    import dataclasses
+
+    from rnn.rnn import MDNRNN, hps_sample
+    from vae.vae import ConvVAE
+
+    ConvVAE(z_size=16).save_json(tmp_path / "vae16.json")
+    ConvVAE().save_json(tmp_path / "vae32.json")
+    MDNRNN(dataclasses.replace(hps_sample, rnn_size=8, input_seq_width=19, output_seq_width=16)).save_json(
+        tmp_path / "rnn.json")
+    model = Model(cfg=ModelConfig(vae_path=tmp_path / "vae16.json", rnn_path=tmp_path / "rnn.json"))
+    assert model.param_count == (16 + 8 + 1) * 3 == controller_size(model.cfg, model.rnn.hps)
+    with pytest.raises(UserError, match="rnn.json: an MDN-RNN of z width 16, but .*vae32.json has z_size 32"):
+        Model(cfg=ModelConfig(vae_path=tmp_path / "vae32.json", rnn_path=tmp_path / "rnn.json"))

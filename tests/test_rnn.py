@@ -284,3 +284,18 @@ def test_sample_sequence_is_the_tf_cell_dreaming_with_the_originals_sampling():
     got = R.sample_sequence(rnn, np.zeros(32), actions, temperature, seq_len=6, rng=np.random.RandomState(0))
     np.testing.assert_allclose(got, np.array(expected), atol=1e-4)
     assert np.ptp(got) > 1.0  # a dream that moves, not a constant
+
+
+def test_an_m_of_other_sizes_loads_at_its_own_sizes(tmp_path):
+    """rnn.json says M's sizes: an M trained with --rnn_size 16 --num_mixture 3 --use_layer_norm 1
+    comes back at those sizes wherever it is loaded (the agent builds M from hps_of)."""
+    import dataclasses
+
+    from rnn.rnn import MDNRNN, hps_of, hps_sample
+
+    hps = dataclasses.replace(hps_sample, rnn_size=16, num_mixture=3, use_layer_norm=1)
+    torch.manual_seed(0)
+    MDNRNN(hps).save_json(tmp_path / "rnn.json")
+    found = hps_of(tmp_path / "rnn.json")
+    assert (found.rnn_size, found.num_mixture, found.use_layer_norm, found.output_seq_width) == (16, 3, 1, 32)
+    MDNRNN(found).load_json(tmp_path / "rnn.json")

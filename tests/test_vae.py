@@ -176,3 +176,12 @@ def test_loss_matches_its_formula():
     assert r_loss.item() == pytest.approx(r_ref, rel=1e-12)
     assert kl_loss.item() == pytest.approx(kl_ref, rel=1e-12)
     assert loss.item() == pytest.approx(r_ref + kl_ref, rel=1e-12)
+
+
+def test_a_v_of_another_z_size_loads_at_its_own_size(tmp_path):
+    """vae.json says V's z_size: ConvVAE.from_json builds a V of the file's size (series.py and
+    the agent load V this way)."""
+    torch.manual_seed(0)
+    ConvVAE(z_size=16).save_json(tmp_path / "vae.json")
+    vae = ConvVAE.from_json(tmp_path / "vae.json", batch_size=1)
+    assert vae.z_size == 16 and vae.encode_tensor(torch.zeros(2, 64, 64, 3))[0].shape == (2, 16)

@@ -39,6 +39,7 @@ TF_TABLE = [  # (TF variable name, torch parameter, permute applied to the TF ar
 ]
 
 _DEFAULT = VAEConfig()
+FC_MU = [tf_name for tf_name, _, _ in TF_TABLE].index("enc_fc_mu/kernel:0")  # (1024, z_size) in TF's layout
 
 
 class ConvVAE(nn.Module):
@@ -170,6 +171,16 @@ class ConvVAE(nn.Module):
 
     def set_random_params(self, stdev=0.5):
         self.set_model_params(self.get_random_model_params(stdev))
+
+    @classmethod
+    def from_json(cls, jsonfile, **kwargs):
+        """The ConvVAE of `jsonfile`: its z_size is the file's (the width of enc_fc_mu), so a V
+        trained with any --z_size loads wherever it is used; `kwargs` as the constructor's."""
+        shapes = tfjson.shapes(jsonfile)
+        mu_kernel = shapes[FC_MU] if len(shapes) == len(TF_TABLE) else ()
+        vae = cls(z_size=mu_kernel[1] if len(mu_kernel) == 2 else _DEFAULT.z_size, **kwargs)
+        vae.load_json(jsonfile)
+        return vae
 
     def load_json(self, jsonfile="vae.json"):
         """Read the original's vae.json (a bad file raises cli.UserError naming it)."""
