@@ -98,15 +98,12 @@ class Model:
         self.vae.to(memory_format=torch.channels_last)
         self.state = rnn_init_state(self.rnn)
         self.input_size = rnn_output_size(self.exp_mode, self.rnn.hps)
-        self.z_size = self.vae.z_size
         self.hidden = self.cfg.controller_hidden if self.exp_mode == MODE_Z_HIDDEN else 0
         self.param_count = controller_size(self.cfg, self.rnn.hps)  # the original's attribute
         self.set_model_params(np.random.randn(self.param_count))  # the original also starts from randn
-        self.render_mode = False
         self.env = None
 
     def make_env(self, seed=-1, render_mode=False, full_episode=False):
-        self.render_mode = render_mode
         self.env = env_from_config(self.env_cfg, seed=seed, render_mode=render_mode, full_episode=full_episode)
 
     def reset(self):

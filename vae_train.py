@@ -39,8 +39,9 @@ from vae.vae import ConvVAE
 
 # Fields that may differ between a run and its resumption: amounts, paths, logging, the device
 # (the data itself is compared file by file instead of data_dir and max_files).
-VARIABLE = ("num_epoch", "data_dir", "max_files", "model_save_path", "device", "log_every", "save_every",
-            "checkpoint_every", "resume", "log_dir")
+MAY_DIFFER_ON_RESUME = ("num_epoch", "data_dir", "max_files", "model_save_path", "device", "log_every",
+                        "save_every", "checkpoint_every", "resume", "log_dir")
+
 
 def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
     """Yield the epoch's uint8 batches (batch_size, 64, 64, 3) from batch `start_batch` on.
@@ -190,7 +191,7 @@ def main():
 
 def run_settings(cfg):
     """What a resumed run must share with the run it continues (num_epoch may grow)."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VARIABLE}
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in MAY_DIFFER_ON_RESUME}
     if not cfg.init_from:
         del settings["init_from"]  # absent when off: older checkpoints still resume
     return settings
