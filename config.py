@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from cli import UserError
+from plumbing.cli import UserError
 
 
 def arg(default, help, *flags, choices=None, min=None):

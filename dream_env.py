@@ -28,9 +28,9 @@ import numpy as np
 from gymnasium import spaces
 from PIL import Image
 
-from cli import UserError
 from config import DreamConfig
-from tfjson import load_initial_z
+from files.tfjson import load_initial_z
+from plumbing.cli import UserError
 from rnn.rnn import mdn_step, rnn_init_state, sample_z
 
 SCREEN_X, SCREEN_Y = 64, 64

@@ -23,16 +23,16 @@ import random
 import numpy as np
 from tqdm import tqdm
 
-import atomic
 import config
-from cli import UserError, run
 from config import DreamConfig, ModelConfig
 from dream_env import CarRacingDream, make_env
-from tfjson import load_initial_z
 from env import has_display
-from media import GifWriter
+from files import atomic
+from files.media import GifWriter
+from files.tfjson import load_initial_z
 from model import make_model
-from torch_setup import set_torch_for_acting
+from plumbing.cli import UserError, run
+from plumbing.torch_setup import set_torch_for_acting
 
 
 def dream(model, env, max_len, record=None, show=False):

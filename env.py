@@ -35,9 +35,9 @@ from gymnasium.envs.box2d.car_racing import CarRacing
 from PIL import Image
 
 import renderer as renderers
-from cli import UserError, run
 from config import EnvConfig, parse
-from episodes import FRAME_SHAPE
+from files.episodes import FRAME_SHAPE
+from plumbing.cli import UserError, run
 
 SCREEN_Y, SCREEN_X = FRAME_SHAPE[:2]  # the original's names for the observation's size
 

@@ -28,7 +28,7 @@ files are the same for every K.
 Data driven by a trained agent (off by default; the original records only its random policy):
 --controller FILE drives a share of the episodes (--agent_share, spread evenly over the episode
 indices) with that controller and the agent's V and M (--vae_path, --rnn_path, --exp_mode), z
-sampled as in lockstep.simulate_batch from a stream of the episode's own (seed, 0); with
+sampled as in agent.rollout.simulate_batch from a stream of the episode's own (seed, 0); with
 --action_noise sigma each action gets N(0, sigma) noise from the stream (seed, 0, 1), clipped to
 the action space, and the action taken is recorded (and fed to M). An agent episode runs beside
 the other agent episodes of its group of K (this rank's agent episodes in order, K at a time),
@@ -50,13 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
-import atomic
-import controller
-import mpi
-from cli import UserError, run
+from agent import controller
 from config import EnvConfig, ExtractConfig, ModelConfig, RNNConfig, VAEConfig, parse
 from env import env_from_config
-from episodes import FRAME_SHAPE, array_header
+from files import atomic
+from files.episodes import FRAME_SHAPE, array_header
+from plumbing import mpi
+from plumbing.cli import UserError, run
 
 SEED_MODULUS = 2**31 - 1
 SEED_MULTIPLIER = 742938285
@@ -178,7 +178,7 @@ def drives(index, share):
 def record_agent(model, envs, seeds, max_frames, noise, progress):
     """Episodes of the agent `model` on the tracks of `seeds`, one per env, in one lockstep batch:
     [(obs, action) arrays of max_frames frames]; the actions are the ones taken (with `noise`)."""
-    from lockstep import simulate_batch  # torch is loaded only when an agent drives
+    from agent.rollout import simulate_batch  # torch is loaded only when an agent drives
 
     recording_obs = np.empty((len(seeds), max_frames, *FRAME_SHAPE), np.uint8)
     recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
@@ -199,7 +199,7 @@ def record_agent(model, envs, seeds, max_frames, noise, progress):
 def load_agent(cfg, model_cfg, env_cfg):
     """The agent of --controller with its V and M (one-line errors for missing or foreign files)."""
     from model import make_model
-    from torch_setup import set_torch_for_acting
+    from plumbing.torch_setup import set_torch_for_acting
 
     set_torch_for_acting(model_cfg.envs_per_worker)
     model = make_model(cfg=dataclasses.replace(model_cfg, max_episode_length=cfg.max_frames), env_cfg=env_cfg)

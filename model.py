@@ -10,7 +10,7 @@ As the original's model.py. At each env step the agent
     python model.py norender log/carracing.cma.16.64.best.json        # 100 episodes, mean and std
     python model.py render log/carracing.cma.16.64.best.json 7        # 1 episode on seed 7, GIF
     python model.py norender --config smoke                           # random controller
-    python model.py norender best.json 7 --envs_per_worker 8          # 8 envs in lockstep (lockstep.py)
+    python model.py norender best.json 7 --envs_per_worker 8          # 8 envs in lockstep (agent/rollout.py)
 
 Fixes of the original (listed in the README): the `[seed]` argument is used (the original
 printed it and ignored it); without one a seed is drawn, used and printed, so any run can be
@@ -22,18 +22,29 @@ import random
 import numpy as np
 import torch
 
-import atomic
 import config
-import controller
-import tfjson
-from cli import UserError, run
+from agent import controller
+from agent.rollout import OneEnv, rollout, simulate_batch, step_cap
 from config import EnvConfig, EvalConfig, ModelConfig
 from env import env_from_config, has_display
-from lockstep import simulate_batch
-from media import GifWriter
-from rnn.rnn import (MODE_Z, MODE_Z_HIDDEN, MODE_ZC, MODE_ZCH, MODE_ZH, MDNRNN, hps_of, hps_sample, rnn_init_state,
-                     rnn_next_state, rnn_output, rnn_output_size)
-from torch_setup import set_torch_for_acting
+from files import atomic, tfjson
+from files.media import GifWriter
+from plumbing.cli import UserError, run
+from plumbing.torch_setup import set_torch_for_acting
+from rnn.rnn import (
+    MDNRNN,
+    MODE_Z,
+    MODE_Z_HIDDEN,
+    MODE_ZC,
+    MODE_ZCH,
+    MODE_ZH,
+    hps_of,
+    hps_sample,
+    rnn_init_state,
+    rnn_next_state,
+    rnn_output,
+    rnn_output_size,
+)
 from vae.vae import ConvVAE
 
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
@@ -162,48 +173,29 @@ class Model:
                 p.copy_(torch.from_numpy(np.random.standard_cauchy(tuple(p.shape)) * stdev / 10000.0))
 
 
-def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1, record=None,
+def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1, on_step=None,
              no_reward_steps=0):
     """Run `num_episode` episodes; returns (reward_list, t_list), t = last 0-based step index.
 
-    As the original: a seed >= 0 seeds `random`, `np.random` and the env ONCE before all
-    episodes (consecutive tracks follow); each episode resets M's state and the env; the step
-    cap is cfg.max_episode_length, or `max_len` when training with max_len > 0; after the loop
-    one more encode + act runs (it consumed np.random draws in the original, kept for replay
-    equality). `record`, if given, is called with each step's full-size RGB image (for GIFs).
-    With train_mode and `no_reward_steps` N > 0 (TrainConfig.no_reward_steps, off in the
-    original) an episode also ends after N consecutive steps without a positive reward.
+    As the original (agent/rollout.py runs them: OneEnv): a seed >= 0 seeds `random`, `np.random`
+    and the env ONCE before all episodes (consecutive tracks follow); each episode resets M's
+    state and the env; the step cap is cfg.max_episode_length, or `max_len` when training with
+    max_len > 0; after each episode one more encode + act runs (it consumed np.random draws in
+    the original, kept for replay equality). `on_step(job, episode, t, obs, action)`, if given,
+    sees each step before the env takes it (for GIFs; it returns the action to take). With
+    train_mode and `no_reward_steps` N > 0 (TrainConfig.no_reward_steps, off in the original)
+    an episode also ends after N consecutive steps without a positive reward.
     """
-    reward_list, t_list = [], []
-    max_episode_length = model.cfg.max_episode_length
-    if train_mode and max_len > 0:
-        max_episode_length = max_len
-    patience = no_reward_steps if train_mode else 0
     if seed >= 0:
         random.seed(seed)
         np.random.seed(seed)
         model.env.seed(seed)
-    for episode in range(num_episode):
-        model.reset()
-        obs = model.env.reset()
-        total_reward, since_reward = 0.0, 0
-        np.random.randint(2**31 - 1)  # the original drew a recording file name here
-        for t in range(max_episode_length):
-            z, _, _ = model.encode_obs(obs)
-            action = model.get_action(z)
-            obs, reward, done, _ = model.env.step(action)
-            if record is not None:
-                record(model.env.full_frame())
-            total_reward += reward
-            since_reward = 0 if reward > 0 else since_reward + 1
-            if done or since_reward == patience > 0:
-                break
-        z, _, _ = model.encode_obs(obs)
-        model.get_action(z)
-        if render_mode:
+    results = rollout(OneEnv(model), [model.env], [(0, e) for e in range(num_episode)],
+                      step_cap(model, train_mode, max_len), no_reward_steps if train_mode else 0, on_step)
+    reward_list, t_list = (list(column) for column in zip(*(results[0, e] for e in range(num_episode))))
+    if render_mode:
+        for total_reward, t in zip(reward_list, t_list):
             print("total reward", total_reward, "timesteps", t)
-        reward_list.append(total_reward)
-        t_list.append(t)
     return reward_list, t_list
 
 
@@ -232,7 +224,8 @@ def render_episodes(model, args, eval_cfg, num_episode, seed):
         gif = eval_cfg.gif_path if num_episode == 1 else f"{os.path.splitext(eval_cfg.gif_path)[0]}.{i}.gif"
         caption = f"{os.path.basename(args.params or 'random controller')}, seed {seed}, episode {i}"
         with GifWriter(gif, caption=caption) as record:
-            reward, steps_taken = simulate(model, train_mode=False, render_mode=True, num_episode=1, record=record)
+            reward, steps_taken = simulate(model, train_mode=False, render_mode=True, num_episode=1,
+                                           on_step=lambda job, e, t, obs, action: record(model.env.full_frame()) or action)
         print("terminal reward", reward, "average steps taken", np.mean(steps_taken) + 1)
         print("wrote", gif)
         rewards.append(reward[0])
@@ -262,7 +255,7 @@ def main():
     if render_mode:
         model.make_env(seed=the_seed, render_mode=has_display())
         reward_list = render_episodes(model, args, eval_cfg, num_episode, the_seed)
-    elif cfg.envs_per_worker > 1:  # all episodes in one lockstep batch (lockstep.py)
+    elif cfg.envs_per_worker > 1:  # all episodes in one lockstep batch (agent/rollout.py)
         envs = [env_from_config(env_cfg) for _ in range(cfg.envs_per_worker)]
         ((reward_list, _),) = simulate_batch(model, envs, [model.model_params], [the_seed], num_episode=num_episode)
         print(*reward_list, sep="\n")

@@ -42,13 +42,25 @@ import sys
 import threading
 import time
 
-import atomic
-import cli
 import config
-from cli import UserError
-from config import (DreamConfig, EnvConfig, EvalConfig, ExtractConfig, ModelConfig, PipelineConfig, ReportConfig,
-                    RNNConfig, RNNTrainConfig, SeriesConfig, TrainConfig, VAEConfig)
-from train_logs import CHECKPOINT_SUFFIX, log_base
+from config import (
+    DreamConfig,
+    EnvConfig,
+    EvalConfig,
+    ExtractConfig,
+    ModelConfig,
+    PipelineConfig,
+    ReportConfig,
+    RNNConfig,
+    RNNTrainConfig,
+    SeriesConfig,
+    TrainConfig,
+    VAEConfig,
+)
+from files import atomic
+from files.train_logs import CHECKPOINT_SUFFIX, log_base
+from plumbing import cli
+from plumbing.cli import UserError
 
 REPO = os.path.dirname(os.path.abspath(__file__))
 # pipeline stage -> (stage script, its config classes); install has no script
@@ -58,6 +70,7 @@ STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig, ModelConfig)), "vae_
           "evaluate": ("model", (ModelConfig, EvalConfig, EnvConfig)),
           "report": ("report", (ReportConfig, ModelConfig, DreamConfig, EnvConfig))}
 SCRIPTS = [script for script, _ in STAGES.values() if script]
+SCRIPT_PATHS = {"report": "reports/report.py"}  # the others are <script>.py at the root
 SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "train": "seed_start", "model": "seed",
                "report": "seed"}
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
@@ -151,7 +164,7 @@ class Pipeline:
                 rnn.initial_z_file(): dream.initial_z_path}
 
     def script(self, script, *args):
-        return [sys.executable, os.path.join(REPO, f"{script}.py"), *args, *self.argv(script)]
+        return [sys.executable, os.path.join(REPO, SCRIPT_PATHS.get(script, f"{script}.py")), *args, *self.argv(script)]
 
     def configs(self, name, argv=None):
         """The config objects of stage `name`, from its options `argv` (default: this run's)."""

@@ -25,7 +25,7 @@ from gymnasium.envs.box2d import car_dynamics as cd
 from gymnasium.envs.box2d import car_racing as cr
 from pygame import gfxdraw
 
-from cli import UserError
+from plumbing.cli import UserError
 
 RENDERERS = ("fast", "gymnasium", "approx")
 VERIFIED = {"gymnasium": "1.4.0", "pygame-ce": "2.5.8"}  # versions "fast" was verified exact on

@@ -21,15 +21,13 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-import atomic
-import checkpoint
-import cli
 import config
-import tfjson
-from cli import UserError
 from config import ADAM_BETAS, ADAM_EPSILON
+from files import atomic, checkpoint, tfjson
+from plumbing import cli
+from plumbing.cli import UserError
+from plumbing.torch_setup import set_torch_for_training
 from rnn.rnn import MDNRNN, mdn_loss
-from torch_setup import set_torch_for_training
 
 SERIES_KEYS = ("action", "mu", "logvar")
 

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-import atomic
-import cli
 import config
-from cli import UserError
-from episodes import list_episodes, load_episode
-from torch_setup import set_torch_for_training
+from files import atomic
+from files.episodes import list_episodes, load_episode
+from plumbing import cli
+from plumbing.cli import UserError
+from plumbing.torch_setup import set_torch_for_training
 from vae.vae import ConvVAE
 
 

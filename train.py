@@ -13,7 +13,7 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
   `simulate(..., seed)` call, mean_t = mean last step index;
 - with `antithetic`, solutions i and i + popsize/2 get the same seed (same tracks);
 - with `--envs_per_worker K` > 1 a worker runs all num_worker_trial x num_episode episodes of a
-  packet through K lockstep envs (lockstep.simulate_batch: same tracks, z noise per episode);
+  packet through K lockstep envs (agent.rollout.simulate_batch: same tracks, z noise per episode);
 - options off in the original: `--train_renderer` renders the training episodes with another
   renderer (evaluations keep --renderer), `--no_reward_steps N` ends a training episode after
   N steps without a positive reward (evaluations run full episodes);
@@ -37,20 +37,17 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-import atomic
-import checkpoint
-import cli
 import config
-import mpi
-import train_logs
-from cli import UserError
+from agent.rollout import simulate_batch
 from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
 from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
-from lockstep import simulate_batch
+from files import atomic, checkpoint, train_logs
 from model import check_weight_files, controller_size, make_model, read_controller_params, simulate
+from plumbing import cli, mpi
+from plumbing.cli import UserError
+from plumbing.torch_setup import set_torch_for_acting
 from rnn.rnn import hps_of
-from torch_setup import set_torch_for_acting
 
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
 TAG_WORK = 0  # packets and results
@@ -112,7 +109,7 @@ def evaluate_packet(cfg, model, envs, jobs):
             episodes.append(simulate(model, train_mode=train_mode == 1, render_mode=False, num_episode=cfg.num_episode,
                                      seed=seed, max_len=max_len, no_reward_steps=cfg.no_reward_steps))
         return episodes
-    return simulate_batch(model, envs[train_mode], [j[5] for j in jobs], [j[2] for j in jobs],  # lockstep.py
+    return simulate_batch(model, envs[train_mode], [j[5] for j in jobs], [j[2] for j in jobs],  # agent/rollout.py
                           num_episode=cfg.num_episode, train_mode=train_mode == 1, max_len=max_len,
                           no_reward_steps=cfg.no_reward_steps)
 

@@ -28,13 +28,12 @@ from PIL import Image
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-import atomic
-import checkpoint
-import cli
 import config
-from cli import UserError
-from episodes import FRAME_SHAPE, episode_length, list_episodes, load_episode
-from torch_setup import set_torch_for_training
+from files import atomic, checkpoint
+from files.episodes import FRAME_SHAPE, episode_length, list_episodes, load_episode
+from plumbing import cli
+from plumbing.cli import UserError
+from plumbing.torch_setup import set_torch_for_training
 from vae.vae import ConvVAE
 
 # Fields that may differ between a run and its resumption: amounts, paths, logging, the device

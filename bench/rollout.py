@@ -42,13 +42,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import env as env_module  # noqa: E402
+from agent import controller, rollout  # noqa: E402
 from config import EnvConfig, ModelConfig  # noqa: E402
-from env import make_env  # noqa: E402
-import controller  # noqa: E402
-import lockstep  # noqa: E402
-from env import env_from_config  # noqa: E402
+from env import env_from_config, make_env  # noqa: E402
 from model import Model, simulate  # noqa: E402
-from torch_setup import set_torch_for_acting  # noqa: E402
+from plumbing.torch_setup import set_torch_for_acting  # noqa: E402
 from rnn.rnn import MDNRNN, hps_sample  # noqa: E402
 from vae.vae import ConvVAE  # noqa: E402
 
@@ -139,7 +137,7 @@ def batched(model, sols, steps, k, envs=None):
     envs = envs or [env_from_config(model.env_cfg) for _ in range(k)]
     set_torch_for_acting(k)
     n, cpu, wall = 0, time.process_time(), time.perf_counter()
-    results = lockstep.simulate_batch(model, envs, sols, list(range(len(sols))), num_episode=1, train_mode=True,
+    results = rollout.simulate_batch(model, envs, sols, list(range(len(sols))), num_episode=1, train_mode=True,
                                       max_len=steps)
     n = sum(t + 1 for _, t_list in results for t in t_list)
     return n, time.process_time() - cpu, time.perf_counter() - wall

@@ -33,14 +33,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np
-import torch
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
+
+import numpy as np
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import episodes
 import vae_train
+from files import episodes
 from vae.vae import ConvVAE
 
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import config
-import tfjson
+from files import tfjson
 
 MODE_ZCH = 0
 MODE_ZC = 1

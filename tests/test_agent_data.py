@@ -7,12 +7,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, run_script
 from test_extract import expected_seed, reference_actions
 from test_rnn_train import TINY as RNN_TINY
 from test_rnn_train import make_series
 from test_vae_train import write_episodes
+
 from vae.vae import ConvVAE
 
 BEST = REPO / "log" / "carracing.cma.4.16.best.json"  # the shipped agent

@@ -1,4 +1,4 @@
-"""Batched evaluation (lockstep.simulate_batch, --envs_per_worker K): K lockstep envs give the
+"""Batched evaluation (agent.rollout.simulate_batch, --envs_per_worker K): K lockstep envs give the
 one-env path's tracks, the same results for every K, drop finished episodes from the batch,
 and train.py, model.py and extract.py give the same outputs for different K.
 
@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_script
+
+from agent import controller
+from agent.rollout import simulate_batch
 from config import ModelConfig
 from env import make_env
-import controller
-from lockstep import simulate_batch
 from model import Model, simulate
 from rnn.rnn import rnn_output
 
@@ -136,7 +136,7 @@ def test_finished_episodes_leave_the_batch(model, envs):
             return obs
         env.step, env.reset = step, reset
 
-    import lockstep as model_module
+    from agent import rollout as model_module
     real_np_random = model_module.seeding.np_random
 
     def tagged_np_random(seed):
@@ -166,7 +166,7 @@ def test_finished_episodes_leave_the_batch(model, envs):
 
 @pytest.mark.parametrize("mode", ["zh", "zch", "zc", "z", "z_hidden"])
 def test_batched_step_equals_get_action_row_by_row(mode):
-    """K controllers and LSTM states advanced together (lockstep.py's step: features, one
+    """K controllers and LSTM states advanced together (rollout.py's Lockstep: features, one
     controller call, one torch LSTM step) = each advanced alone by get_action (numpy LSTM)."""
     torch.manual_seed(0)
     m = Model(load_model=False, cfg=ModelConfig(exp_mode=mode))

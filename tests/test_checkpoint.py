@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import checkpoint
-from cli import UserError
+from files import checkpoint
+from plumbing.cli import UserError
 
 
 def test_round_trip_restores_numpy_and_torch_generators(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import config
-from cli import UserError
+from plumbing.cli import UserError
 
 ALL = [config.EnvConfig, config.ExtractConfig, config.VAEConfig, config.SeriesConfig, config.RNNConfig,
        config.RNNTrainConfig, config.ModelConfig, config.EvalConfig, config.TrainConfig, config.DreamConfig]
@@ -87,7 +87,7 @@ def test_help_lists_each_field_with_paper_and_smoke_values():
 
 def test_cli_run_prints_one_line_and_exits_2(tmp_path):
     script = tmp_path / "s.py"
-    script.write_text("import cli\n"
+    script.write_text("from plumbing import cli\n"
                       "def main():\n    raise cli.UserError('data/x.npz: not a zip file')\n"
                       "cli.run(main)\n")
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,

@@ -1,22 +1,24 @@
 """dream_env.py and dream_model.py: M advances once per dream step, the original's temperature
 sampling (against a numpy version of its _sample_next_z written here), done, both initial_z.json
-layouts, seeding, the GIF, and one-line errors. V is a random ConvVAE, M the original's rnn.json."""
+layouts, seeding, the GIF, and one-line errors. V is a random ConvVAE; M, the controller and
+initial_z.json are the ones this repository ships (the original's initial_z.json where its
+single-entry layout is the point)."""
 import json
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, run_script
 
 import dream_model
-from cli import UserError, run
-from conftest import run_script
 from config import DreamConfig
 from dream_env import CarRacingDream, make_env
-from media import CAPTION_HEIGHT, captioned
-from tfjson import load_initial_z
 from dream_model import dream, dream_gif
+from files.media import CAPTION_HEIGHT, captioned
+from files.tfjson import load_initial_z
 from model import Model
+from plumbing.cli import UserError, run
 from rnn.rnn import mdn_step, rnn_init_state, rnn_next_state
 from vae.vae import ConvVAE
 
@@ -25,14 +27,14 @@ STEPS = 6
 
 
 @pytest.fixture
-def paths(tf_models):
-    return dict(rnn=tf_models / "rnn" / "rnn.json", initial_z=tf_models / "initial_z" / "initial_z.json",
-                params=tf_models / "log" / "carracing.cma.16.64.best.json")
+def paths():
+    return dict(rnn=REPO / "rnn" / "rnn.json", initial_z=REPO / "initial_z" / "initial_z.json",
+                params=REPO / "log" / "carracing.cma.4.16.best.json")
 
 
 @pytest.fixture
 def agent(paths):
-    """model.py's agent: random V, the original's M and controller."""
+    """model.py's agent: random V, the shipped M and controller."""
     torch.manual_seed(0)
     model = Model(load_model=False)
     model.rnn.load_json(str(paths["rnn"]))
@@ -108,9 +110,9 @@ def test_dream_is_m_prediction_advancing_once_per_step(agent, paths, temperature
         assert (reward, done, info) == (0.0, False, {})
 
     rng = np.random.RandomState(5)
-    (mu,), (logvar,) = json.loads(paths["initial_z"].read_text())
-    assert rng.randint(0, 1) == 0
-    z = np.array(mu) / 1e4 + np.exp(np.array(logvar) / 1e4 / 2.0) * rng.randn(32)
+    mus, logvars = json.loads(paths["initial_z"].read_text())  # rnn_train.py's layout: an entry per episode
+    k = rng.randint(0, len(mus))
+    z = np.array(mus[k]) / 1e4 + np.exp(np.array(logvars[k]) / 1e4 / 2.0) * rng.randn(32)
     np.testing.assert_allclose(zs[0], z, rtol=0, atol=1e-12)
     params = json.loads(paths["params"].read_text())[0]
     state = rnn_init_state(agent.rnn)
@@ -154,9 +156,10 @@ def test_make_env_seed_repeats_the_dream(agent, paths):
 
 # --- initial_z.json --------------------------------------------------------------------------------
 
-def test_reset_reads_the_original_single_entry_file(agent, paths):
-    entries = load_initial_z(paths["initial_z"])
-    (mu,), (logvar,) = json.loads(paths["initial_z"].read_text())
+def test_reset_reads_the_original_single_entry_file(tf_models):
+    path = tf_models / "initial_z" / "initial_z.json"
+    entries = load_initial_z(path)
+    (mu,), (logvar,) = json.loads(path.read_text())
     assert len(entries) == 1
     np.testing.assert_array_equal(entries[0][0], np.array(mu) / 10000.0)
     np.testing.assert_array_equal(entries[0][1], np.array(logvar) / 10000.0)
@@ -277,7 +280,7 @@ def test_bad_input_is_one_line_exit_2(vae_json, paths, tmp_path, monkeypatch, ca
     elif case == "rnn_foreign":
         args["--rnn_path"], named = paths["initial_z"], "initial_z.json: expected a list of 4 weight arrays"
     elif case == "params_foreign":
-        positional[0], named = paths["initial_z"], "initial_z.json: 32 parameters, but exp_mode zh needs 867"
+        positional[0], named = paths["initial_z"], "initial_z.json: 3200 parameters, but exp_mode zh needs 867"
     elif case == "gif":
         args["--gif"], named = tmp_path / "file" / "sub" / "d.gif", "cannot write here"
     else:

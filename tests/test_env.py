@@ -4,11 +4,11 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO, run_script
 from gymnasium.envs.box2d.car_racing import PLAYFIELD, CarRacing
 from PIL import Image
 
 import env
-from conftest import REPO, run_script
 
 
 def reference_process(frame):

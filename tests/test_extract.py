@@ -5,9 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-from gymnasium.envs.box2d.car_racing import CarRacing
-
 from conftest import REPO, run_script
+from gymnasium.envs.box2d.car_racing import CarRacing
 from test_env import reference_process
 
 FRAMES = 10

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from config import EnvConfig, ModelConfig, TrainConfig, preset
 from conftest import run_script
+
+from agent.rollout import simulate_batch
+from config import EnvConfig, ModelConfig, TrainConfig, preset
 from env import make_env
-from lockstep import simulate_batch
 from model import Model, simulate
 from train import worker_envs
 

@@ -2,13 +2,15 @@
 order i, j, f, o with forget bias +1, then tanh(W [z, h] + b) and the action mapping), with the
 original's trained rnn.json and best.json; parameter layouts; encode_obs; simulate's semantics."""
 import json
+import re
 
 import numpy as np
 import pytest
+from conftest import REPO, run_script
 
-from cli import UserError
 from config import ModelConfig
 from model import Model, controller_size, simulate
+from plumbing.cli import UserError
 
 
 def tf_reference_actions(rnn_json, params, zs):
@@ -32,18 +34,22 @@ def tf_reference_actions(rnn_json, params, zs):
     return np.array(actions)
 
 
-def test_get_action_matches_the_tf_original(tf_models):
-    best = tf_models / "log" / "carracing.cma.16.64.best.json"
+@pytest.mark.parametrize("which", ["shipped", "original"])
+def test_get_action_matches_the_tf_original(which, request):
+    """The agent's step against the original's math in numpy, with the controller and M this
+    repository ships and with the original's (skipped when ../shared is absent)."""
+    folder = REPO if which == "shipped" else request.getfixturevalue("tf_models")
+    best = folder / "log" / ("carracing.cma.4.16.best.json" if which == "shipped" else "carracing.cma.16.64.best.json")
     params = json.loads(best.read_text())[0]
     model = Model(load_model=False)
-    model.rnn.load_json(str(tf_models / "rnn" / "rnn.json"))
+    model.rnn.load_json(str(folder / "rnn" / "rnn.json"))
     model.load_model(str(best))
     rng = np.random.default_rng(0)
     zs = rng.normal(size=(300, 32)) * 1.5
     ours = []
     for z in zs:
         ours.append(model.get_action(z))
-    expected = tf_reference_actions(tf_models / "rnn" / "rnn.json", params, zs)
+    expected = tf_reference_actions(folder / "rnn" / "rnn.json", params, zs)
     assert np.max(np.abs(np.array(ours) - expected)) <= 1e-5
     assert np.ptp(expected[:, 0]) > 0.1  # the sequence exercises the controller, not a constant
     model.reset()
@@ -145,3 +151,17 @@ def test_the_agent_takes_v_and_m_at_the_sizes_of_their_files(tmp_path):
     assert model.param_count == (16 + 8 + 1) * 3 == controller_size(model.cfg, model.rnn.hps)
     with pytest.raises(UserError, match="rnn.json: an MDN-RNN of z width 16, but .*vae32.json has z_size 32"):
         Model(cfg=ModelConfig(vae_path=tmp_path / "vae32.json", rnn_path=tmp_path / "rnn.json"))
+
+
+def test_the_reports_agent_gif_replays_model_py_render_at_the_same_seed(tmp_path):
+    """report.agent_gif drives the episode `python model.py render <best.json> <seed>` drives."""
+    from reports.report import agent_gif
+
+    best = REPO / "log" / "carracing.cma.4.16.best.json"
+    proc = run_script("model.py", "render", best, 3, "--max_episode_length", 40, "--gif_path", tmp_path / "r.gif",
+                      cwd=REPO)
+    rendered = float(re.search(r"terminal reward \[([-\d.e]+)\]", proc.stdout).group(1))
+    model = Model(cfg=ModelConfig(vae_path=REPO / "vae/vae.json", rnn_path=REPO / "rnn/rnn.json"))
+    model.load_model(str(best))
+    shown = agent_gif(tmp_path / "agent.gif", model, 40, 3)
+    assert shown == {"reward": round(rendered, 2), "steps": 40}

@@ -8,9 +8,8 @@ import sys
 import time
 
 import pytest
-from PIL import Image
-
 from conftest import REPO
+from PIL import Image
 
 TINY = [
     "--extract.max_trials", "1", "--extract.max_frames", "40",

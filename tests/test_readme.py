@@ -5,7 +5,7 @@ from conftest import REPO, run_script
 
 
 def test_readme_tables_match_their_summaries():
-    proc = run_script("readme.py", "--check")
+    proc = run_script("reports/readme.py", "--check")
     assert proc.stdout.strip().endswith("tables match their summary.json")
 
 
@@ -15,9 +15,9 @@ def test_a_drifted_table_is_named_and_rewritten(tmp_path):
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n<!-- summary: summary.json -->\n| an old table |\n<!-- end summary -->\n")
-    proc = run_script("readme.py", "--check", "--readme", readme, check=False)
+    proc = run_script("reports/readme.py", "--check", "--readme", readme, check=False)
     assert proc.returncode == 2 and "the table of summary.json differs" in proc.stderr
-    run_script("readme.py", "--readme", readme)
+    run_script("reports/readme.py", "--readme", readme)
     text = readme.read_text()
     assert "| evaluate | `model.py norender`, 4 episodes |" in text and "123.46 ± 7.00" in text
-    assert run_script("readme.py", "--check", "--readme", readme).returncode == 0
+    assert run_script("reports/readme.py", "--check", "--readme", readme).returncode == 0

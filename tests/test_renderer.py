@@ -7,8 +7,8 @@ from gymnasium.envs.box2d.car_racing import PLAYFIELD, CarRacing
 from PIL import Image
 
 import renderer
-from cli import UserError
 from config import EnvConfig
+from plumbing.cli import UserError
 
 
 class Rendered(CarRacing):

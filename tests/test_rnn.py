@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 
 from rnn import rnn as R
 
@@ -68,12 +69,15 @@ def test_rnn_json_check_values(tf_models):
     assert sum(p.numel() for p in rnn.parameters()) == 422368
 
 
-def test_trained_rnn_matches_tf_numpy_reference(tf_models):
-    """40 steps of random z/a through the real weights: h, c and the MDN outputs agree within 1e-4
-    along all three paths (numpy hot path, torch single step, fused sequence LSTM)."""
-    output_w, output_b, kernel, bias = tf_json_arrays(tf_models / "rnn/rnn.json")
+@pytest.mark.parametrize("which", ["shipped", "original"])
+def test_trained_rnn_matches_tf_numpy_reference(which, request):
+    """40 steps of random z/a through trained weights (the shipped M, and the original's when
+    ../shared is present): h, c and the MDN outputs agree within 1e-4 along all three paths
+    (numpy hot path, torch single step, fused sequence LSTM)."""
+    path = REPO / "rnn/rnn.json" if which == "shipped" else request.getfixturevalue("tf_models") / "rnn/rnn.json"
+    output_w, output_b, kernel, bias = tf_json_arrays(path)
     rnn = R.MDNRNN(R.hps_sample)
-    rnn.load_json(tf_models / "rnn/rnn.json")
+    rnn.load_json(path)
     rng = np.random.RandomState(0)
     zs, actions = rng.randn(40, 32), rng.uniform(-1, 1, (40, 3))
     c, h = np.zeros(256), np.zeros(256)
@@ -109,7 +113,7 @@ def test_rnn_json_round_trip_is_byte_identical(tf_models, tmp_path):
 
 
 def test_load_json_rejects_a_foreign_file(tmp_path):
-    from cli import UserError
+    from plumbing.cli import UserError
 
     (tmp_path / "vae.json").write_text("[[1, 2], [3]]")
     with pytest.raises(UserError, match="vae.json: expected a list of 4 weight arrays"):

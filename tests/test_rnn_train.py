@@ -9,13 +9,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, run_script
 
 import config
 import rnn_train
-from cli import UserError
-from conftest import REPO, run_script
+from plumbing.cli import UserError
+from plumbing.torch_setup import set_torch_for_acting, set_torch_for_training
 from rnn.rnn import MDNRNN, mdn_loss
-from torch_setup import set_torch_for_acting, set_torch_for_training
 
 torch.set_num_threads(1)  # the tiny in-process runs; subprocesses get OMP_NUM_THREADS=1
 TINY = ["--rnn_size", "16", "--max_seq_len", "20", "--batch_size", "4", "--device", "cpu"]

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 import torch
-
-import series
-from cli import UserError
 from conftest import run_script
 from test_vae_train import write_episodes
+
+import series
+from plumbing.cli import UserError
 from vae.vae import ConvVAE
 
 

@@ -5,9 +5,8 @@ import os
 import numpy as np
 import pytest
 
-import atomic
-import tfjson
-from cli import UserError
+from files import atomic, tfjson
+from plumbing.cli import UserError
 
 RNN_SHAPES = [(256, 480), (480,), (291, 1024), (1024,)]
 

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import MPIEXEC, REPO, run_script
+
+from files.train_logs import LAYOUTS
 from train import decode_result_packet, decode_solution_packet, encode_result_packet, encode_solution_packets
-from train_logs import LAYOUTS
 
 TINY = ["--config", "smoke", "--max_episode_length", "20", "--max_generations", "4"]  # 2 workers x 2 trials
 BASE = "carracing.cma.1.4"
@@ -206,16 +206,16 @@ def test_model_rejects_a_bad_params_file(workdir, tmp_path):
 
 
 def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_models):
-    run_script("plot_progress.py", full_run / BASE, "--out", tmp_path / "ours.png")
-    run_script("plot_progress.py", tf_models / "log" / "carracing.cma.16.64", "--days", "--out", tmp_path / "orig.png")
+    run_script("reports/plot_progress.py", full_run / BASE, "--out", tmp_path / "ours.png")
+    run_script("reports/plot_progress.py", tf_models / "log" / "carracing.cma.16.64", "--days", "--out", tmp_path / "orig.png")
     for name in ("ours.png", "orig.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    proc = run_script("plot_progress.py", tmp_path / "missing", check=False)
+    proc = run_script("reports/plot_progress.py", tmp_path / "missing", check=False)
     assert proc.returncode == 2 and "missing.hist.json: no such file" in proc.stderr
-    run_script("plot_progress.py", full_run / BASE, tf_models / "log" / "carracing.cma.16.64", "--compare",
+    run_script("reports/plot_progress.py", full_run / BASE, tf_models / "log" / "carracing.cma.16.64", "--compare",
                "--cores", 2, 64, "--labels", "ours", "original", "--out", tmp_path / "both.png")
     assert (tmp_path / "both.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    proc = run_script("plot_progress.py", full_run / BASE, full_run / BASE, "--compare", "--cores", 2, check=False)
+    proc = run_script("reports/plot_progress.py", full_run / BASE, full_run / BASE, "--compare", "--cores", 2, check=False)
     assert proc.returncode == 2 and "as many --cores and --labels as log bases" in proc.stderr
 
 
@@ -262,8 +262,8 @@ def test_a_crafted_checkpoint_runs_nothing_and_is_one_line(workdir, full_run, tm
 
 
 def test_the_optimizers_pickle_round_trips_through_the_allow_list():
-    import checkpoint
     import config
+    from files import checkpoint
     from train import make_es
 
     for optimizer, population in [("cma", 4), ("cma", 32), ("ses", 32), ("pepg", 32), ("openes", 32), ("ga", 32)]:

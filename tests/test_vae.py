@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli import UserError
+from plumbing.cli import UserError
 from vae.vae import ConvVAE
 
 # The original's variables in creation order, TF shapes (tf_original.md section 4).

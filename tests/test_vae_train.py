@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
-import episodes
-import vae_train
-from cli import UserError
 from conftest import REPO, run_script
+
+import vae_train
+from files import episodes
+from plumbing.cli import UserError
 from vae.vae import ConvVAE
 
 

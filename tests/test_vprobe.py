@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
-
-import vprobe
 from conftest import REPO, run_script
+
+from agent.rollout import simulate_batch
 from config import ModelConfig
 from env import make_env
-from lockstep import simulate_batch
 from model import Model
+from reports import vprobe
 from vae.vae import ConvVAE
 
 SHIPPED_BEST = REPO / "log" / "carracing.cma.4.16.best.json"
@@ -57,7 +57,7 @@ def test_on_step_sees_every_frame_and_its_action_replaces_the_agents():
 
 def test_probe_of_the_shipped_agent_writes_its_figures_and_picture(tmp_path):
     out = tmp_path / "probe.png"
-    proc = run_script("vprobe.py", SHIPPED_BEST, "--probe_episodes", 1, "--probe_frames", 40, "--worst", 2,
+    proc = run_script("reports/vprobe.py", SHIPPED_BEST, "--probe_episodes", 1, "--probe_frames", 40, "--worst", 2,
                       "--out", out, cwd=REPO)
     figures = json.loads(out.with_suffix(".json").read_text())
     assert figures["agent"]["frames"] == figures["data_policy"]["frames"] == 40
@@ -69,6 +69,6 @@ def test_probe_of_the_shipped_agent_writes_its_figures_and_picture(tmp_path):
 def test_probe_of_a_foreign_file_is_one_line(tmp_path):
     bad = tmp_path / "best.json"
     bad.write_text("[[1, 2, 3], 0]")
-    proc = run_script("vprobe.py", bad, "--out", tmp_path / "p.png", cwd=REPO, check=False)
+    proc = run_script("reports/vprobe.py", bad, "--out", tmp_path / "p.png", cwd=REPO, check=False)
     assert proc.returncode == 2 and "3 parameters" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "p.png").exists()

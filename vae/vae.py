@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import tfjson
 from config import VAEConfig
+from files import tfjson
 
 # TF layout -> torch layout, one line per tensor in the original's creation order (= JSON order).
 # Conv kernels: TF HWIO (kh, kw, in, out) -> Conv2d (out, in, kh, kw).

@@ -1,8 +1,8 @@
 """The README's tables of measured runs, made from the runs' summary.json so they cannot drift.
 
-    python readme.py            # rewrite every table block of README.md from its summary.json
-    python readme.py --check    # exit 2 naming the first block that differs (the tests run this)
-    python readme.py --pictures runs/smoke/report docs/smoke   # a run's report as the README shows it
+    python reports/readme.py            # rewrite every table block of README.md from its summary.json
+    python reports/readme.py --check    # exit 2 naming the first block that differs (the tests run this)
+    python reports/readme.py --pictures runs/smoke/report docs/smoke   # a run's report as the README shows it
 
 A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`, where PATH
 (relative to the README) is a summary.json written by report.py.
@@ -13,11 +13,14 @@ import json
 import os
 import re
 import shutil
+import sys
 
-import atomic
-from cli import UserError, run
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
 
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
+from files import atomic
+from plumbing.cli import UserError, run
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 BLOCK = re.compile(r"(<!-- summary: (\S+) -->\n)(.*?)(<!-- end summary -->)", re.S)
 
 
@@ -93,14 +96,17 @@ def main():
     args = p.parse_args()
     if args.pictures:
         return pictures(*args.pictures)
-    with open(args.readme) as f:
-        text = f.read()
+    try:
+        with open(args.readme) as f:
+            text = f.read()
+    except OSError as e:
+        raise UserError(f"{args.readme}: cannot read it ({e.strerror})") from None
     new = rendered(text, os.path.dirname(os.path.abspath(args.readme)))
     if args.check:
         for old_block, new_block in zip(BLOCK.finditer(text), BLOCK.finditer(new)):
             if old_block.group(0) != new_block.group(0):
                 raise UserError(f"{args.readme}: the table of {old_block.group(2)} differs from it "
-                                "(python readme.py rewrites it)")
+                                "(python reports/readme.py rewrites it)")
         print(f"{len(BLOCK.findall(text))} tables match their summary.json")
         return
     atomic.write_bytes(args.readme, new.encode())

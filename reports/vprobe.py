@@ -1,7 +1,7 @@
 """The V probe: is V good enough where the agent drives?
 
-    python vprobe.py log/carracing.cma.4.16.best.json                  # the shipped agent, from the repository root
-    cd runs/small && python ../../vprobe.py log/carracing.cma.4.16.best.json --config small
+    python reports/vprobe.py log/carracing.cma.4.16.best.json --config small   # the shipped agent, from the root
+    cd runs/small && python ../../reports/vprobe.py log/carracing.cma.4.16.best.json --config small
 
 V's reconstruction error on the frames the agent itself sees, beside its error on frames of
 the data policy (the original's random policy, extract.py), both on tracks the training never
@@ -12,7 +12,10 @@ hurts. Writes --out (default vprobe.png): the agent's worst-reconstructed frames
 reconstructions of them, and vprobe.json beside it with the figures. report.py runs it too.
 """
 import os
+import sys
 import types
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
 
 import matplotlib
 
@@ -21,16 +24,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-import atomic
 import config
 import extract
-from cli import run
+from agent.rollout import simulate_batch
 from config import EnvConfig, ModelConfig, ProbeConfig
 from env import env_from_config
-from lockstep import simulate_batch
-from media import png_bytes
+from files import atomic
+from files.media import png_bytes
 from model import make_model
-from torch_setup import set_torch_for_acting
+from plumbing.cli import run
+from plumbing.torch_setup import set_torch_for_acting
 
 ENCODE_BATCH = 500  # frames per V call: bounded memory, a few calls per episode
 APART = 25  # frames between two pictured frames (half a second), so that one bad moment fills one column
@@ -38,7 +41,7 @@ APART = 25  # frames between two pictured frames (half a second), so that one ba
 
 def agent_frames(model, params, cfg, env_cfg):
     """The 64x64 frames the agent sees in cfg.probe_episodes episodes of at most cfg.probe_frames
-    frames (z noise as lockstep's)."""
+    frames (z noise as simulate_batch's)."""
     envs = [env_from_config(env_cfg) for _ in range(cfg.probe_episodes)]
     seen = []
     simulate_batch(model, envs, [params], [cfg.probe_seed], num_episode=cfg.probe_episodes, train_mode=True,

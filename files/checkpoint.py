@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from numpy._core import multiarray, numeric
 
-import atomic
-from cli import UserError
+from files import atomic
+from plumbing.cli import UserError
 
 
 def save(path, kind, settings, **state):
@@ -115,8 +115,10 @@ STRATEGY_CLASSES = {
 STRATEGY_FUNCTIONS = {("cma.evolution_strategy", "_pass"), ("cma.options_parameters", "is_feasible"),
                       ("numpy.linalg", "eigh")}
 # The global RNG, pickled by reference: the function's module is train.py's name when it ran as a
-# script (checkpoints written before this module held it) or this module's.
-GLOBAL_RNG_NAMES = {("__main__", "_global_rng"), ("train", "_global_rng"), (__name__, "_global_rng")}
+# script (checkpoints written before this module held it), this module's at the root (before it
+# moved into files/) or its own.
+GLOBAL_RNG_NAMES = {("__main__", "_global_rng"), ("train", "_global_rng"), ("checkpoint", "_global_rng"),
+                    (__name__, "_global_rng")}
 
 
 def _global_rng():

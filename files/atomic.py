@@ -11,7 +11,7 @@ import tempfile
 
 import numpy as np
 
-from cli import UserError
+from plumbing.cli import UserError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)

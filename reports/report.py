@@ -1,6 +1,6 @@
 """Pictures and key figures of a run, written to report/ (run it from the run folder).
 
-    cd runs/smoke && python ../../report.py --config smoke
+    cd runs/smoke && python ../../reports/report.py --config smoke
 
 Writes
   vae_losses.png         VAE training losses (loss, r_loss, kl_loss) against step
@@ -17,6 +17,10 @@ pipeline.py runs it last; it reads the stage timings pipeline.json recorded, whe
 import dataclasses
 import json
 import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
 
 import matplotlib
 
@@ -25,18 +29,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-import atomic
 import config
 import dream_model
-import plot_progress
-import train_logs
-import vprobe
-from cli import UserError, run
 from config import DreamConfig, EnvConfig, ModelConfig, ProbeConfig, ReportConfig, TrainConfig
-from episodes import episode_length, list_episodes, load_episode
-from media import png_bytes, save_gif, to_uint8
-from model import make_model
-from torch_setup import set_torch_for_acting
+from files import atomic, train_logs
+from files.episodes import episode_length, list_episodes, load_episode
+from files.media import png_bytes, save_gif, to_uint8
+from model import make_model, simulate
+from plumbing.cli import UserError, run
+from plumbing.torch_setup import set_torch_for_acting
+from reports import plot_progress, vprobe
 
 # TensorBoard tag -> (legend, y-axis label with units)
 CURVES = {
@@ -98,22 +100,25 @@ def reconstruction_gif(path, vae, obs, frames):
 
 
 def agent_gif(path, model, frames, seed):
-    """One episode of the agent (its own loop, as simulate's): the frame it sees | reconstruction."""
-    np.random.seed(seed)
-    model.make_env(seed=seed)
-    model.reset()
-    obs, shown, total = model.env.reset(), [], 0.0
-    for t in range(frames):
-        z, mu, _ = model.encode_obs(obs)
+    """The agent's episode on track `seed` as `python model.py render <best.json> <seed>` drives it
+    (the same seeding, then `simulate`), capped at `frames` steps: the frame it sees | V's
+    reconstruction of it, every 2nd step."""
+    shown = []
+
+    def show(job, episode, t, obs, action):
         if t % 2 == 0:
-            shown.append(np.concatenate([obs, to_uint8(model.vae.decode(mu[None].astype(np.float32))[0])], axis=1))
-        obs, reward, done, _ = model.env.step(model.get_action(z))
-        total += reward
-        if done:
-            break
+            mu, _ = model.encode_frames(obs[None])
+            shown.append(np.concatenate([obs, to_uint8(model.vae.decode(mu)[0])], axis=1))
+        return action
+
+    random.seed(seed)
+    np.random.seed(seed)
+    np.random.randn(model.param_count)  # model.py's make_model draws the controller's first parameters here
+    model.make_env(seed=seed)
+    (reward,), (t,) = simulate(model, train_mode=True, render_mode=False, num_episode=1, max_len=frames, on_step=show)
     model.env.close()
     save_gif(path, shown, caption="seen | V")
-    return {"reward": round(total, 2), "steps": t + 1}
+    return {"reward": round(reward, 2), "steps": t + 1}
 
 
 def stage_figures(cfg, report):

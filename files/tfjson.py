@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-import atomic
-from cli import UserError
+from files import atomic
+from plumbing.cli import UserError
 
 SCALE = 10000.0
 

@@ -1,8 +1,8 @@
 """Plot a train.py run (or the original's) from its logs, as the original's plotting notebook.
 
-    python plot_progress.py log/carracing.cma.16.64                        # -> log/carracing.cma.16.64.png
-    python plot_progress.py ../shared/tf_models/log/carracing.cma.16.64 --days --out original.png
-    python plot_progress.py log/carracing.cma.4.16 ../shared/tf_models/log/carracing.cma.16.64 --compare \
+    python reports/plot_progress.py log/carracing.cma.16.64                        # -> log/carracing.cma.16.64.png
+    python reports/plot_progress.py ../shared/tf_models/log/carracing.cma.16.64 --days --out original.png
+    python reports/plot_progress.py log/carracing.cma.4.16 ../shared/tf_models/log/carracing.cma.16.64 --compare \
         --cores 2 64 --labels "small preset" "original" --out curves.png
 
 Reads `<base>.hist.json` (one row per generation: gen, seconds, mean, min, max, std, rms_stdev,
@@ -12,11 +12,13 @@ The x axis is the generation, or wall-clock days with --days (the notebook's axi
 """
 import argparse
 import os
+import sys
 
-import atomic
-import train_logs
-from cli import UserError, run
-from media import png_bytes
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
+
+from files import atomic, train_logs
+from files.media import png_bytes
+from plumbing.cli import UserError, run
 
 
 def plot(base, out, days=False):

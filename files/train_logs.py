@@ -12,8 +12,8 @@ and ours read either run's logs.
 import json
 import os
 
-import atomic
-from cli import UserError
+from files import atomic
+from plumbing.cli import UserError
 
 LAYOUTS = {".json": dict(sort_keys=True, indent=2, separators=(",", ": ")),
            ".hist.json": dict(sort_keys=False, indent=0, separators=(",", ":")),

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 
-from cli import UserError
+from plumbing.cli import UserError
 
 FRAME_SHAPE = (64, 64, 3)
 NOT_NPZ = "not an .npz archive"

@@ -12,7 +12,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-import atomic
+from files import atomic
 
 MS_PER_FRAME = 40  # 25 fps: every 2nd frame of the 50 fps env plays at its real speed
 CAPTION_HEIGHT = 20
