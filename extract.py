@@ -318,7 +318,8 @@ def main():
         env.close()
     progress.close()
     if mpi.rank == 0:
-        print(f"{totals[0]} episodes recorded, {totals[1]} already complete, in {cfg.dir_name}/ (policies in {POLICIES})")
+        policies = f" (their policies in {POLICIES})" if cfg.controller else ""
+        print(f"{totals[0]} episodes recorded, {totals[1]} already complete, in {cfg.dir_name}/{policies}")
 
 
 if __name__ == "__main__":
