@@ -74,6 +74,8 @@ class VAEConfig:
     learning_rate: float = arg(0.0001, "Adam learning rate", min=0.0)
     kl_tolerance: float = arg(0.5, "free bits: per-sample KL is floored at kl_tolerance * z_size", min=0.0)
     num_epoch: int = arg(10, "passes over the training frames", min=1)
+    max_steps: int = arg(0, "stop after this many steps in all, inside an epoch if need be (0 = num_epoch passes, "
+                            "as the original); fixes V's steps when the data grows (README, the study's row b)", min=0)
     data_dir: str = arg("record", "folder of episode .npz files to train on")
     max_files: int = arg(10000, "train on the first this-many files of data_dir, sorted by name", min=1)
     model_save_path: str = arg("tf_vae", "folder vae.json (TF format) is written to")
@@ -120,7 +122,8 @@ class RNNConfig:
     """rnn/rnn.py: the MDN-RNN (M). Field names and values are the original's HyperParams
     (rnn_train.py's default_hps, which sets num_steps=4000 and max_seq_len=999)."""
 
-    num_steps: int = arg(4000, "training steps (batches)", min=1)
+    num_steps: int = arg(4000, "training steps (batches); 0 writes the untrained M (its initialisation at --seed: "
+                               "ctallec's ablation)", min=0)
     max_seq_len: int = arg(999, "unroll length: episode frames minus 1 (teacher forcing)", min=1)
     input_seq_width: int = arg(35, "LSTM input width: z (32) then action (3)", min=1)
     output_seq_width: int = arg(32, "predicted z width", min=1)

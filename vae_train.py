@@ -38,7 +38,7 @@ from vae.vae import ConvVAE
 
 # Fields that may differ between a run and its resumption: amounts, paths, logging, the device
 # (the data itself is compared file by file instead of data_dir and max_files).
-MAY_DIFFER_ON_RESUME = ("num_epoch", "data_dir", "max_files", "model_save_path", "device", "log_every",
+MAY_DIFFER_ON_RESUME = ("num_epoch", "max_steps", "data_dir", "max_files", "model_save_path", "device", "log_every",
                         "save_every", "checkpoint_every", "resume", "log_dir")
 
 
@@ -118,8 +118,21 @@ def train_step(vae, optimizer, noise, frames, device, step):
     return torch.stack([loss, r_loss, kl_loss]).detach()
 
 
-def end_epoch(vae, preview, device, cfg, writer, epoch):
-    """The epoch's reconstructions of the preview frames: a PNG and a TensorBoard image."""
+def log_losses(writer, bar, losses, step, images_per_second):
+    values = dict(zip(("loss", "r_loss", "kl_loss"), losses.tolist()))
+    for name, value in values.items():
+        writer.add_scalar(f"losses/{name}", value, step)
+    writer.add_scalar("charts/images_per_second", images_per_second, step)
+    bar.set_postfix({k: f"{v:.2f}" for k, v in values.items()})
+
+
+def end_epoch(vae, preview, device, cfg, writer, bar, epoch, sums, count):
+    """The epoch's mean losses (printed), and its reconstructions of the preview frames: a PNG and a
+    TensorBoard image."""
+    if count:
+        mean = (sums / count).tolist()
+        bar.write(f"epoch {epoch + 1}/{cfg.num_epoch}: loss {mean[0]:.3f}  r_loss {mean[1]:.3f}  "
+                  f"kl_loss {mean[2]:.3f}  (mean of {count} steps)")
     with torch.no_grad():
         x = torch.from_numpy(preview).to(device).float() / 255.0
         recon = (vae.decode_tensor(vae.encode_tensor(x)[0]) * 255.0).round().byte().cpu().numpy()
@@ -154,10 +167,11 @@ def main():
     writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in dataclasses.asdict(cfg).items()))
     preview = np.stack([load_episode(f)["obs"][n // 2] for f, n in list(zip(files, lengths))[:8]])
 
-    bar = tqdm(total=cfg.num_epoch * num_batches * cfg.batch_size, initial=at["step"] * cfg.batch_size,
+    last = cfg.num_epoch * num_batches if not cfg.max_steps else min(cfg.num_epoch * num_batches, cfg.max_steps)
+    bar = tqdm(total=last * cfg.batch_size, initial=at["step"] * cfg.batch_size,
                unit="img", desc="training", smoothing=0.05)
     with bar, ThreadPoolExecutor(max_workers=1) as pool:
-        while at["epoch"] < cfg.num_epoch:
+        while at["step"] < last:
             sums, count, tick, tick_step = torch.zeros(3, device=device), 0, time.perf_counter(), at["step"]
             for frames in epoch_batches(files, lengths, cfg, at["epoch"], at["batch"], pool):
                 losses = train_step(vae, optimizer, noise, frames, device, at["step"])
@@ -165,22 +179,19 @@ def main():
                 sums, count, step = sums + losses, count + 1, at["step"]
                 bar.update(cfg.batch_size)
                 if step % cfg.log_every == 0:
-                    values = dict(zip(("loss", "r_loss", "kl_loss"), losses.tolist()))
-                    for name, value in values.items():
-                        writer.add_scalar(f"losses/{name}", value, step)
                     now = time.perf_counter()
-                    writer.add_scalar("charts/images_per_second", (step - tick_step) * cfg.batch_size / (now - tick), step)
+                    log_losses(writer, bar, losses, step, (step - tick_step) * cfg.batch_size / (now - tick))
                     tick, tick_step = now, step
-                    bar.set_postfix({k: f"{v:.2f}" for k, v in values.items()})
                 if step % cfg.save_every == 0:
                     vae.save_json(json_path)
                 if step % cfg.checkpoint_every == 0:
                     checkpoint.save_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise, **at)
-            if count:
-                mean = (sums / count).tolist()
-                bar.write(f"epoch {at['epoch'] + 1}/{cfg.num_epoch}: loss {mean[0]:.3f}  r_loss {mean[1]:.3f}  "
-                          f"kl_loss {mean[2]:.3f}  (mean of {count} steps)")
-            end_epoch(vae, preview, device, cfg, writer, at["epoch"])
+                if step == last:
+                    break
+            if at["batch"] < num_batches:  # --max_steps ended the run inside an epoch
+                checkpoint.save_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise, **at)
+                break
+            end_epoch(vae, preview, device, cfg, writer, bar, at["epoch"], sums, count)
             at.update(epoch=at["epoch"] + 1, batch=0)
             checkpoint.save_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise, **at)
     writer.close()

@@ -158,3 +158,19 @@ def test_switches_an_agent_set_in_the_process_do_not_change_the_result(tmp_path,
     finally:
         set_torch_for_training(1)
     assert (tmp_path / "after_an_agent/rnn.json").read_bytes() == (tmp_path / "fresh/rnn.json").read_bytes()
+
+
+def test_zero_steps_writes_the_untrained_m_every_run_starts_from(tmp_path):
+    """--num_steps 0 (ctallec's untrained-M ablation): rnn.json is the initialisation at --seed, the
+    one a training run starts from (here one whose Adam steps are 0), and initial_z.json is written."""
+    make_series(tmp_path / "series.npz")
+    base = [*TINY, "--series_path", "series.npz"]
+    run_script("rnn_train.py", *base, "--num_steps", "0", "--model_save_path", "untrained", cwd=tmp_path)
+    run_script("rnn_train.py", *base, "--num_steps", "3", "--learning_rate", "0", "--min_learning_rate", "0",
+               "--model_save_path", "still", cwd=tmp_path)
+    run_script("rnn_train.py", *base, "--num_steps", "0", "--seed", "1", "--model_save_path", "seed1", cwd=tmp_path)
+    untrained = (tmp_path / "untrained/rnn.json").read_bytes()
+    assert untrained == (tmp_path / "still/rnn.json").read_bytes()
+    assert untrained != (tmp_path / "seed1/rnn.json").read_bytes()
+    assert (tmp_path / "tf_initial_z/initial_z.json").exists()
+    assert not (tmp_path / "untrained/rnn_ckpt.pt").exists()

@@ -140,3 +140,15 @@ def test_resume_after_sigkill_is_bit_identical(whole_run, tmp_path):
     write_episodes(tmp_path / "record", EPISODES + [10])  # other data: refused
     proc = run_script("vae_train.py", *TINY, "--resume", "1", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "written with other settings (files [" in proc.stderr and "; lengths [" in proc.stderr
+
+
+def test_max_steps_stops_inside_an_epoch_and_more_steps_resume_there(whole_run, tmp_path):
+    """--max_steps caps V's steps whatever the data (the study's row b): 7 of the 18 steps stop inside
+    epoch 2 (6 batches per epoch); raising it to 18 on --resume ends bit-identical to the uninterrupted run."""
+    write_episodes(tmp_path / "record", EPISODES)
+    run_script("vae_train.py", *TINY, "--max_steps", "7", cwd=tmp_path)
+    ckpt = torch.load(tmp_path / "tf_vae" / "vae_ckpt.pt", weights_only=True)
+    assert (ckpt["step"], ckpt["epoch"], ckpt["batch"]) == (7, 1, 1)
+    assert (tmp_path / "tf_vae" / "vae.json").exists()
+    run_script("vae_train.py", *TINY, "--max_steps", "18", "--resume", "1", cwd=tmp_path)
+    assert (whole_run[0] / "tf_vae" / "vae.json").read_bytes() == (tmp_path / "tf_vae" / "vae.json").read_bytes()
