@@ -38,7 +38,6 @@ from rnn.rnn import (
     MODE_ZC,
     MODE_ZCH,
     MODE_ZH,
-    hps_of,
     hps_sample,
     rnn_init_state,
     rnn_next_state,
@@ -95,8 +94,7 @@ class Model:
         if load_model:  # each network as large as its file says (the --z_size, --rnn_size it was trained with)
             check_weight_files(self.cfg)
             self.vae = ConvVAE.from_json(self.cfg.vae_path, batch_size=1, is_training=False, reuse=True)
-            self.rnn = MDNRNN(hps_of(self.cfg.rnn_path))
-            self.rnn.load_json(self.cfg.rnn_path)
+            self.rnn = MDNRNN.from_json(self.cfg.rnn_path)
             if self.rnn.hps.output_seq_width != self.vae.z_size:
                 raise UserError(f"{self.cfg.rnn_path}: an MDN-RNN of z width {self.rnn.hps.output_seq_width}, but "
                                 f"{self.cfg.vae_path} has z_size {self.vae.z_size} (train them together)")

@@ -228,12 +228,11 @@ def run_settings(cfg, model_cfg, env_cfg):
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items()}}
 
 
-def init_params(cfg, model_cfg):
+def init_params(cfg, model_cfg, num_params):
     """The controller parameters of --init_from, or None (the original's zeros)."""
     if not cfg.init_from:
         return None
-    return read_controller_params(cfg.init_from, controller_size(model_cfg, hps_of(model_cfg.rnn_path)),
-                                  model_cfg.exp_mode)
+    return read_controller_params(cfg.init_from, num_params, model_cfg.exp_mode)
 
 
 def preflight(cfg, model_cfg, env_cfg):
@@ -255,7 +254,8 @@ def preflight(cfg, model_cfg, env_cfg):
                         "or move its files or choose another --log_dir")
     if cfg.init_from and cfg.optimizer == "ga":
         raise UserError(f"--init_from {cfg.init_from}: not with --optimizer ga, whose population has no mean")
-    init_params(cfg, model_cfg)  # refuses a missing, corrupt or mis-sized file
+    if cfg.init_from:  # refuses a missing, corrupt or mis-sized file
+        init_params(cfg, model_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
 
 
 class Run:
@@ -279,7 +279,7 @@ class Run:
             print(f"resuming {self.base} after generation {self.state['t']}"
                   + (" (its evaluation first)" if self.state["pending_eval"] else ""), flush=True)
         else:
-            self.es = make_es(cfg, num_params, init_params(cfg, model_cfg))
+            self.es = make_es(cfg, num_params, init_params(cfg, model_cfg, num_params))
             np.random.seed(cfg.seed_start)  # the original's Seeder, seeded after the optimizer was built
             self.state = dict(t=0, pending_eval=False, elapsed=0, history=[], history_best=[], eval_log=[],
                               current_param=None, best_reward_eval=0, best_params_eval=None, max_len=-1, env_steps=0)

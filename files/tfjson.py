@@ -61,32 +61,34 @@ def read(path, kind):
         raise UserError(f"{path}: not {kind} ({e})") from None
 
 
-def shapes(path):
-    """The shape of each array of a weight JSON (what sizes the network it holds); [] for a file
-    that is not a list of arrays (`load` then names the problem)."""
+def read_arrays(path):
+    """The arrays of a weight JSON as stored (float64 integers), parsed once: enough to size the
+    network (`scaled` then checks and converts them); a one-line UserError naming the problem."""
     data = read(path, "a weight JSON file")
-    try:
-        return [np.shape(np.array(values, dtype=np.float64)) for values in data] if isinstance(data, list) else []
-    except (ValueError, TypeError):
-        return []
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a list of weight arrays, found {type(data).__name__}")
+    arrays = []
+    for i, values in enumerate(data):
+        try:
+            arrays.append(np.array(values, dtype=np.float64))
+        except (ValueError, TypeError):
+            raise UserError(f"{path}: array {i} is not a rectangular array of numbers") from None
+    return arrays
+
+
+def scaled(path, arrays, shapes):
+    """`arrays` read from `path`, checked against the TF `shapes`, as float32 value / 10000."""
+    if len(arrays) != len(shapes):
+        raise UserError(f"{path}: expected a list of {len(shapes)} weight arrays, found {len(arrays)}")
+    for i, (a, shape) in enumerate(zip(arrays, shapes)):
+        if a.shape != tuple(shape):
+            raise UserError(f"{path}: array {i} has shape {a.shape}, expected {tuple(shape)}")
+    return [(a / SCALE).astype(np.float32) for a in arrays]
 
 
 def load(path, shapes):
     """Read a weight JSON and return float32 arrays (value / 10000) of the given TF `shapes`."""
-    data = read(path, "a weight JSON file")
-    if not isinstance(data, list) or len(data) != len(shapes):
-        count = len(data) if isinstance(data, list) else type(data).__name__
-        raise UserError(f"{path}: expected a list of {len(shapes)} weight arrays, found {count}")
-    arrays = []
-    for i, (values, shape) in enumerate(zip(data, shapes)):
-        try:
-            a = np.array(values, dtype=np.float64)
-        except (ValueError, TypeError):
-            raise UserError(f"{path}: array {i} is not a rectangular array of numbers") from None
-        if a.shape != tuple(shape):
-            raise UserError(f"{path}: array {i} has shape {a.shape}, expected {tuple(shape)}")
-        arrays.append((a / SCALE).astype(np.float32))
-    return arrays
+    return scaled(path, read_arrays(path), shapes)
 
 
 NUM_INITIAL_Z = 1000  # initial_z.json holds the first frames of the first 1000 episodes

@@ -58,10 +58,13 @@ hps_sample = dataclasses.replace(hps_model, batch_size=1, max_seq_len=1, use_rec
 
 def hps_of(jsonfile, hps=hps_sample):
     """`hps` with the sizes of the MDN-RNN in `jsonfile` (rnn_size, z width, num_mixture, layer
-    norm), so that an M trained with any --rnn_size or --num_mixture loads wherever it is used.
-    The arrays are output_w (n, 3 K z), output_b, kernel (z + 3 + n, 4 n), then bias or the
-    layer norms; a file of another form keeps `hps` (loading then names the problem)."""
-    shapes = tfjson.shapes(jsonfile)
+    norm), so that an M trained with any --rnn_size or --num_mixture loads wherever it is used."""
+    return _sized(hps, [a.shape for a in tfjson.read_arrays(jsonfile)])
+
+
+def _sized(hps, shapes):
+    """`hps` at the sizes the TF `shapes` of an rnn.json say: output_w (n, 3 K z), output_b, kernel
+    (z + 3 + n, 4 n), then bias or the layer norms; other shapes keep `hps` (loading names the problem)."""
     if len(shapes) not in (4, 3 + 2 * len(LN_SCOPES)) or len(shapes[0]) != 2 or len(shapes[2]) != 2:
         return hps
     n = shapes[2][1] // 4
@@ -200,10 +203,20 @@ class MDNRNN(nn.Module):
             tensors.append(self.bias)
         return tensors
 
+    @classmethod
+    def from_json(cls, jsonfile, hps=hps_sample):
+        """The MDN-RNN of `jsonfile` at the file's sizes (`hps_of`), its JSON parsed once."""
+        arrays = tfjson.read_arrays(jsonfile)
+        rnn = cls(_sized(hps, [a.shape for a in arrays]))
+        rnn._set_tf_arrays(tfjson.scaled(jsonfile, arrays, [tuple(t.shape) for t in rnn._tf_variables()]))
+        return rnn
+
     def load_json(self, jsonfile="rnn.json"):
         """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json)."""
+        self._set_tf_arrays(tfjson.load(jsonfile, [tuple(t.shape) for t in self._tf_variables()]))
+
+    def _set_tf_arrays(self, arrays):
         tensors = self._tf_variables()
-        arrays = tfjson.load(jsonfile, [tuple(t.shape) for t in tensors])
         with torch.no_grad():
             for t, a in zip(tensors, arrays):
                 t.copy_(torch.from_numpy(a))

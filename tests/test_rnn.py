@@ -303,3 +303,7 @@ def test_an_m_of_other_sizes_loads_at_its_own_sizes(tmp_path):
     found = hps_of(tmp_path / "rnn.json")
     assert (found.rnn_size, found.num_mixture, found.use_layer_norm, found.output_seq_width) == (16, 3, 1, 32)
     MDNRNN(found).load_json(tmp_path / "rnn.json")
+    loaded = MDNRNN.from_json(tmp_path / "rnn.json")  # what the agent does: sizes and weights from one read
+    assert loaded.hps == found
+    loaded.save_json(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == (tmp_path / "rnn.json").read_bytes()

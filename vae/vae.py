@@ -176,10 +176,10 @@ class ConvVAE(nn.Module):
     def from_json(cls, jsonfile, **kwargs):
         """The ConvVAE of `jsonfile`: its z_size is the file's (the width of enc_fc_mu), so a V
         trained with any --z_size loads wherever it is used; `kwargs` as the constructor's."""
-        shapes = tfjson.shapes(jsonfile)
-        mu_kernel = shapes[FC_MU] if len(shapes) == len(TF_TABLE) else ()
+        arrays = tfjson.read_arrays(jsonfile)  # parsed once: ~4 M numbers
+        mu_kernel = arrays[FC_MU].shape if len(arrays) == len(TF_TABLE) else ()
         vae = cls(z_size=mu_kernel[1] if len(mu_kernel) == 2 else _DEFAULT.z_size, **kwargs)
-        vae.load_json(jsonfile)
+        vae.set_tf_arrays(tfjson.scaled(jsonfile, arrays, vae.tf_shapes()))
         return vae
 
     def load_json(self, jsonfile="vae.json"):
