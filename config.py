@@ -195,6 +195,13 @@ class ModelConfig:
                                   "each episode draws its z noise from its own stream (seed, episode), not the "
                                   "global np.random, so results differ from K = 1 but not between K > 1", min=1)
 
+    def check_weight_files(self):
+        """A one-line UserError saying what to pass when the agent's V or M weights are missing."""
+        for path, flag in ((self.vae_path, "--vae_path"), (self.rnn_path, "--rnn_path")):
+            if not os.path.isfile(path):
+                raise UserError(f"{path}: no such file (pass {flag}, or run from the run folder that holds vae/ "
+                                "and rnn/, e.g. cd runs/smoke)")
+
 
 @dataclass
 class EvalConfig:

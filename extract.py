@@ -216,10 +216,9 @@ def policy_settings(cfg, model_cfg):
     """What decides the policy of the episodes: none but the seed for the random policy."""
     if not cfg.controller:
         return {"controller": ""}
-    for path, flag in ((cfg.controller, "--controller"), (model_cfg.vae_path, "--vae_path"),
-                       (model_cfg.rnn_path, "--rnn_path")):
-        if not os.path.isfile(path):
-            raise UserError(f"{flag} {path}: no such file")
+    if not os.path.isfile(cfg.controller):
+        raise UserError(f"--controller {cfg.controller}: no such file")
+    model_cfg.check_weight_files()
     return {"controller": _sha256(cfg.controller), "vae_path": _sha256(model_cfg.vae_path),
             "rnn_path": _sha256(model_cfg.rnn_path), "exp_mode": model_cfg.exp_mode,
             "controller_hidden": model_cfg.controller_hidden, "agent_share": cfg.agent_share,

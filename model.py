@@ -57,14 +57,6 @@ def controller_size(cfg, hps=hps_sample):
     return controller.num_params(rnn_output_size(MODES[cfg.exp_mode], hps), hidden)
 
 
-def check_weight_files(cfg):
-    """A one-line UserError saying what to pass when the agent's V or M weights are missing."""
-    for path, flag in ((cfg.vae_path, "--vae_path"), (cfg.rnn_path, "--rnn_path")):
-        if not os.path.isfile(path):
-            raise UserError(f"{path}: no such file (pass {flag}, or run from the run folder that holds vae/ and "
-                            "rnn/, e.g. cd runs/smoke)")
-
-
 def read_controller_params(filename, count, exp_mode):
     """The flat parameters of a controller JSON file: data[0] of `best.json` ([params, score]) or
     of a generation's `.json` ([params]), checked to hold the `count` that `exp_mode` needs."""
@@ -92,7 +84,7 @@ class Model:
         self.env_name = self.env_cfg.env_name
         self.exp_mode = MODES[self.cfg.exp_mode]
         if load_model:  # each network as large as its file says (the --z_size, --rnn_size it was trained with)
-            check_weight_files(self.cfg)
+            self.cfg.check_weight_files()
             self.vae = ConvVAE.from_json(self.cfg.vae_path, batch_size=1, is_training=False, reuse=True)
             self.rnn = MDNRNN.from_json(self.cfg.rnn_path)
             if self.rnn.hps.output_seq_width != self.vae.z_size:
@@ -214,6 +206,22 @@ def parse_args():
     return args, *config.from_args(args, ModelConfig, EvalConfig, EnvConfig)
 
 
+def seeded_agent(params, seed, cfg, env_cfg):
+    """The agent of `python model.py <mode> <params> <seed>`, in the original's order: `random` and
+    `np.random` seeded, the agent built (its initial controller draws from np.random), then the
+    controller of `params` loaded (without params: a random one, its stdev drawn from np.random).
+    Whoever replays that command's episode (the report's agent GIF) builds its agent here."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if params:
+        model = make_model(cfg=cfg, env_cfg=env_cfg)
+        model.load_model(params)
+    else:
+        model = make_model(load_model=False, cfg=cfg, env_cfg=env_cfg)
+        model.init_random_model_params(stdev=np.random.rand() * 0.01)
+    return model
+
+
 def render_episodes(model, args, eval_cfg, num_episode, seed):
     """`render`: each episode with a GIF of the full-size frames (and the window when shown)."""
     atomic.check_writable(os.path.dirname(eval_cfg.gif_path) or ".")
@@ -239,15 +247,9 @@ def main():
     the_seed = args.seed if args.seed is not None else int(np.random.randint(10000))
     if the_seed < 0:
         raise UserError(f"seed {the_seed}: must be >= 0")
-    random.seed(the_seed)
-    np.random.seed(the_seed)
     if args.params:
         print("filename", args.params)
-        model = make_model(cfg=cfg, env_cfg=env_cfg)
-        model.load_model(args.params)
-    else:
-        model = make_model(load_model=False, cfg=cfg, env_cfg=env_cfg)
-        model.init_random_model_params(stdev=np.random.rand() * 0.01)
+    model = seeded_agent(args.params, the_seed, cfg, env_cfg)
     print("model size", model.param_count)
 
     if render_mode:

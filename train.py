@@ -43,7 +43,7 @@ from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
 from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
 from files import atomic, checkpoint, train_logs
-from model import check_weight_files, controller_size, make_model, read_controller_params, simulate
+from model import controller_size, make_model, read_controller_params, simulate
 from plumbing import cli, mpi
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_acting
@@ -242,7 +242,7 @@ def preflight(cfg, model_cfg, env_cfg):
     if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
         raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
                         "least 3 (raise --num_worker_trial)")
-    check_weight_files(model_cfg)
+    model_cfg.check_weight_files()
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
     if cfg.resume:

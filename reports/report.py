@@ -17,7 +17,6 @@ pipeline.py runs it last; it reads the stage timings pipeline.json recorded, whe
 import dataclasses
 import json
 import os
-import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
@@ -35,7 +34,7 @@ from config import DreamConfig, EnvConfig, ModelConfig, ProbeConfig, ReportConfi
 from files import atomic, train_logs
 from files.episodes import episode_length, list_episodes, load_episode
 from files.media import png_bytes, save_gif, to_uint8
-from model import make_model, simulate
+from model import make_model, seeded_agent, simulate
 from plumbing.cli import UserError, run
 from plumbing.torch_setup import set_torch_for_acting
 from reports import plot_progress, vprobe
@@ -99,10 +98,11 @@ def reconstruction_gif(path, vae, obs, frames):
     return len(shown)
 
 
-def agent_gif(path, model, frames, seed):
-    """The agent's episode on track `seed` as `python model.py render <best.json> <seed>` drives it
-    (the same seeding, then `simulate`), capped at `frames` steps: the frame it sees | V's
-    reconstruction of it, every 2nd step."""
+def agent_gif(path, best, model_cfg, env_cfg, frames, seed):
+    """The agent's episode on track `seed` as `python model.py render <best> <seed>` drives it (the
+    same agent, `model.seeded_agent`, then `simulate`), capped at `frames` steps: the frame it sees
+    | V's reconstruction of it, every 2nd step."""
+    model = seeded_agent(best, seed, model_cfg, env_cfg)
     shown = []
 
     def show(job, episode, t, obs, action):
@@ -111,9 +111,6 @@ def agent_gif(path, model, frames, seed):
             shown.append(np.concatenate([obs, to_uint8(model.vae.decode(mu)[0])], axis=1))
         return action
 
-    random.seed(seed)
-    np.random.seed(seed)
-    np.random.randn(model.param_count)  # model.py's make_model draws the controller's first parameters here
     model.make_env(seed=seed)
     (reward,), (t,) = simulate(model, train_mode=True, render_mode=False, num_episode=1, max_len=frames, on_step=show)
     model.env.close()
@@ -192,7 +189,8 @@ def main():
     obs = load_episode(episode)["obs"]
     report["gifs"]["vae_reconstruction.gif"] = reconstruction_gif(out("vae_reconstruction.gif"), model.vae, obs,
                                                                   cfg.gif_frames)
-    report["agent"] = agent_gif(out("agent.gif"), model, min(cfg.gif_frames, model_cfg.max_episode_length), cfg.seed)
+    report["agent"] = agent_gif(out("agent.gif"), cfg.log_base + ".best.json", model_cfg, env_cfg,
+                                min(cfg.gif_frames, model_cfg.max_episode_length), cfg.seed)
     report["gifs"]["agent.gif"] = (report["agent"]["steps"] + 1) // 2
     for temperature in temperatures:
         name = f"dream_t{temperature:g}.gif"

@@ -111,11 +111,14 @@ def test_an_agent_run_over_random_episodes_is_refused(recorded, tmp_path):
     assert not (tmp_path / "random/policies.json").exists()
 
 
-def test_a_missing_controller_is_one_line(tmp_path):
+@pytest.mark.parametrize("flag", ["--controller", "--vae_path", "--rnn_path"])
+def test_a_missing_agent_file_is_one_line_naming_it(tmp_path, flag):
     args = agent_args(tmp_path / "rec")
-    args[args.index("--controller") + 1] = tmp_path / "none.json"
+    args[args.index(flag) + 1] = tmp_path / "none.json"
     proc = run_script("extract.py", *args, check=False)
-    assert proc.returncode == 2 and "none.json" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "none.json" in proc.stderr and flag in proc.stderr
+    assert not (tmp_path / "rec").exists()
 
 
 def test_vae_init_from_starts_from_those_weights(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import REPO, run_script
 
-from config import ModelConfig
+from config import EnvConfig, ModelConfig
 from model import Model, controller_size, simulate
 from plumbing.cli import UserError
 
@@ -161,7 +161,6 @@ def test_the_reports_agent_gif_replays_model_py_render_at_the_same_seed(tmp_path
     proc = run_script("model.py", "render", best, 3, "--max_episode_length", 40, "--gif_path", tmp_path / "r.gif",
                       cwd=REPO)
     rendered = float(re.search(r"terminal reward \[([-\d.e]+)\]", proc.stdout).group(1))
-    model = Model(cfg=ModelConfig(vae_path=REPO / "vae/vae.json", rnn_path=REPO / "rnn/rnn.json"))
-    model.load_model(str(best))
-    shown = agent_gif(tmp_path / "agent.gif", model, 40, 3)
+    cfg = ModelConfig(vae_path=REPO / "vae/vae.json", rnn_path=REPO / "rnn/rnn.json")
+    shown = agent_gif(tmp_path / "agent.gif", str(best), cfg, EnvConfig(), 40, 3)
     assert shown == {"reward": round(rendered, 2), "steps": 40}
