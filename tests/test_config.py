@@ -82,7 +82,7 @@ def test_help_lists_each_field_with_paper_and_smoke_values():
     for f in dataclasses.fields(config.ExtractConfig):
         assert f"--{f.name}" in text and " ".join(f.metadata["help"].split()) in text
     smoke = config.PRESETS["smoke"][config.ExtractConfig]["max_trials"]
-    assert f"(paper: 200, smoke: {smoke}, small: 50)" in text
+    assert f"(paper: 200, smoke: {smoke}, small: 50, medium: 50)" in text
 
 
 def test_cli_run_prints_one_line_and_exits_2(tmp_path):
