@@ -23,6 +23,11 @@ which). `--next.<stage>.<field> VALUE` applies to rounds 2 on only, e.g. fewer V
 
     python pipeline.py --config small --rounds 2 --next.vae_train.num_epoch 1
 
+--first_round_config NAME runs round 1 at another preset: the medium preset's round 1 is the
+small preset's whole run (its folder is then a small run), round 2 its own settings:
+
+    python pipeline.py --config medium          # = --rounds 2 --first_round_config small
+
 <run_dir>/pipeline.json records each finished stage with the options it ran with. A re-run
 skips a finished stage whose options are unchanged and resumes an interrupted one from its
 checkpoint. A finished stage whose options changed is never reported as done: the
@@ -341,6 +346,14 @@ def round_args(cfg, k, last, last_agent, seeds, every, later):
     return {script: flags[script] + every[script] + later[script] for script in SCRIPTS}
 
 
+def round_presets(cfg, preset):
+    """The preset of each round: --first_round_config (when set, with rounds > 1) for round 1, then `preset`."""
+    first = cfg.first_round_config if cfg.rounds > 1 and cfg.first_round_config else preset
+    if first not in config.PRESETS:
+        raise UserError(f"--first_round_config {first}: unknown preset (choose from {', '.join(config.PRESETS)})")
+    return [first] + [preset] * (cfg.rounds - 1)
+
+
 def run_round(p, extract_ranks):
     """Every stage of one round in its folder; returns its agent's files {"v", "m", "c"}."""
     (_, extract, _), (vae,), (series,), (_, rnn), (train_cfg, agent, env_cfg), (report, *_) = (
@@ -374,7 +387,8 @@ def main():
     seeds = stage_seeds(cfg.seed)
     print(f"seeds (--seed {cfg.seed}): " + ", ".join(f"{s} {v}" for s, v in seeds.items()), flush=True)
     every, later = split_round_args(rest)
-    p = Pipeline(run_dir, preset, every, seeds, args.rerun)
+    presets = round_presets(cfg, preset)
+    p = Pipeline(run_dir, presets[0], every, seeds, args.rerun)
     started = time.time()
     agent = run_round(p, cfg.extract_ranks)
     for k in range(2, cfg.rounds + 1):
@@ -383,7 +397,7 @@ def main():
         print(f"\n=== round {k} of {cfg.rounds}, in {folder}/", flush=True)
         os.makedirs(folder, exist_ok=True)
         last = ".." if k == 2 else f"../round{k - 1}"
-        p = Pipeline(folder, preset, round_args(cfg, k, last, agent, seeds, every, later), seeds,
+        p = Pipeline(folder, presets[k - 1], round_args(cfg, k, last, agent, seeds, every, later), seeds,
                      "extract" if p.changed else args.rerun)
         agent = run_round(p, cfg.extract_ranks)
 

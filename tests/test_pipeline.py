@@ -181,6 +181,25 @@ def test_round_options_follow_round_continue():
     assert args["train"] == ["--sigma_init", "0.2", "--sigma_init", "0.05"]  # the last one wins
 
 
+def test_the_medium_preset_is_a_small_run_then_a_round_at_its_own_settings(tmp_path):
+    import config
+    import pipeline
+
+    medium = config.preset(config.PipelineConfig, "medium")
+    assert pipeline.round_presets(medium, "medium") == ["small", "medium"]
+    assert pipeline.round_presets(config.preset(config.PipelineConfig, "small", rounds=3), "small") == ["small"] * 3
+    round2 = pipeline.Pipeline(str(tmp_path), "medium", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None)
+    small = pipeline.Pipeline(str(tmp_path), "small", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None)
+    assert small.options("vae_train")["num_epoch"] == 5 and round2.options("vae_train")["num_epoch"] == 1
+    assert (round2.options("train")["num_worker_trial"], round2.options("train")["num_episode"]) == (32, 16)
+    proc = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "--config", "smoke", "--rounds", "2",
+                           "--first_round_config", "huge", "--run_dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "--first_round_config huge: unknown preset (choose from paper, smoke, small, medium)" in proc.stderr
+    assert not (tmp_path / "r" / "pipeline.json").exists()
+
+
 def test_stage_outputs_feed_the_next_stages_wherever_the_user_puts_them(tmp_path):
     import pipeline
 
