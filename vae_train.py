@@ -167,7 +167,9 @@ def main():
     writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in dataclasses.asdict(cfg).items()))
     preview = np.stack([load_episode(f)["obs"][n // 2] for f, n in list(zip(files, lengths))[:8]])
 
-    last = cfg.num_epoch * num_batches if not cfg.max_steps else min(cfg.num_epoch * num_batches, cfg.max_steps)
+    last = cfg.num_epoch * num_batches  # the step training ends after
+    if cfg.max_steps:
+        last = min(last, cfg.max_steps)
     bar = tqdm(total=last * cfg.batch_size, initial=at["step"] * cfg.batch_size,
                unit="img", desc="training", smoothing=0.05)
     with bar, ThreadPoolExecutor(max_workers=1) as pool:

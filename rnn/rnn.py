@@ -208,12 +208,16 @@ class MDNRNN(nn.Module):
         """The MDN-RNN of `jsonfile` at the file's sizes (`hps_of`), its JSON parsed once."""
         arrays = tfjson.read_arrays(jsonfile)
         rnn = cls(_sized(hps, [a.shape for a in arrays]))
-        rnn._set_tf_arrays(tfjson.scaled(jsonfile, arrays, [tuple(t.shape) for t in rnn._tf_variables()]))
+        rnn._set_tf_arrays(tfjson.scaled(jsonfile, arrays, rnn.tf_shapes()))
         return rnn
 
     def load_json(self, jsonfile="rnn.json"):
         """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json)."""
-        self._set_tf_arrays(tfjson.load(jsonfile, [tuple(t.shape) for t in self._tf_variables()]))
+        self._set_tf_arrays(tfjson.load(jsonfile, self.tf_shapes()))
+
+    def tf_shapes(self):
+        """The TF shapes of the weights, in the order of rnn.json (as ConvVAE.tf_shapes)."""
+        return [tuple(t.shape) for t in self._tf_variables()]
 
     def _set_tf_arrays(self, arrays):
         tensors = self._tf_variables()
