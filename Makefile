@@ -8,6 +8,7 @@ install: .venv/installed
 .venv/installed: requirements.txt
 	python3 -m venv .venv
 	.venv/bin/pip install -q -r requirements.txt
+	$(PY) -m kernels || true  # compile the numba kernels once (on failure the code runs without them)
 	touch $@
 
 smoke: install

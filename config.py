@@ -44,6 +44,9 @@ class EnvConfig:
                         choices=("fast", "gymnasium", "approx"))
     approx_scale: float = arg(0.25, "canvas scale of --renderer approx (1.0 = Gymnasium's 1000x800 canvas; 0.25 = "
                                     "250x200): smaller is faster and less exact", min=0.05)
+    compiled: bool = arg(True, "fast and approx draw their polygons, and every renderer's frames are resized, by "
+                               "numba-compiled kernels (kernels/): the same bytes, less CPU; 0 = pygame's and Pillow's "
+                               "code only (also the fallback, with one line, when numba cannot load)")
 
 
 @dataclass

@@ -34,6 +34,7 @@ from gymnasium import spaces
 from gymnasium.envs.box2d.car_racing import CarRacing
 from PIL import Image
 
+import kernels
 import renderer as renderers
 from config import EnvConfig, parse
 from files.episodes import FRAME_SHAPE
@@ -42,7 +43,7 @@ from plumbing.cli import UserError, run
 SCREEN_Y, SCREEN_X = FRAME_SHAPE[:2]  # the original's names for the observation's size
 
 
-def _process_frame(frame):
+def _process_frame(frame, compiled=False):
     """96x96x3 uint8 state pixels -> the original's 64x64x3 uint8 observation, bit for bit.
 
     The original did `scipy.misc.imresize(frame[:84] / 255.0, (64, 64))`, then
@@ -51,6 +52,7 @@ def _process_frame(frame):
     (`bytescale`), then resizes with Pillow's bilinear filter. The stretch below follows scipy
     1.1's float64 operations one by one, evaluated once per byte value (a lookup table): the
     result depends only on the byte, and min(v / 255) = min(v) / 255 since division is monotonic.
+    `compiled`: resize with kernels/frame.py (kernels.load() must have returned True).
     """
     crop = frame[0:84]  # the indicator bar goes
     x = np.arange(256, dtype=np.float64) / 255.0  # every possible value of frame / 255.0
@@ -60,6 +62,8 @@ def _process_frame(frame):
         cscale = 1
     scale = 255.0 / cscale
     stretch = (((x - cmin) * scale).clip(0, 255) + 0.5).astype(np.uint8)
+    if compiled:  # the resize and the wrap in one compiled pass (kernels/frame.py): the same bytes
+        return kernels.frame.resize_wrapped(crop, stretch)
     small = np.asarray(Image.fromarray(stretch[crop], "RGB").resize((SCREEN_X, SCREEN_Y), Image.Resampling.BILINEAR))
     return _minus_one_wrapped(small)
 
@@ -79,9 +83,10 @@ class CarRacingWrapper(CarRacing):
     """
 
     def __init__(self, full_episode=False, render_mode=None, lap_complete_percent=EnvConfig.lap_complete_percent,
-                 renderer=EnvConfig.renderer, approx_scale=EnvConfig.approx_scale):
+                 renderer=EnvConfig.renderer, approx_scale=EnvConfig.approx_scale, compiled=EnvConfig.compiled):
         super().__init__(render_mode=render_mode, lap_complete_percent=lap_complete_percent)
-        self.renderer = renderers.make(renderer, approx_scale)  # one per env: it caches the track
+        self.renderer = renderers.make(renderer, approx_scale, compiled)  # one per env: it caches the track
+        self.compiled = compiled and kernels.load()
         self.full_episode = full_episode
         self.observation_space = spaces.Box(low=0, high=255, shape=(SCREEN_Y, SCREEN_X, 3), dtype=np.uint8)
         self._next_seed = None
@@ -107,7 +112,7 @@ class CarRacingWrapper(CarRacing):
     def step(self, action):
         frame, reward, terminated, truncated, info = super().step(None if action is None else np.asarray(action))
         done = False if self.full_episode else bool(terminated or truncated)
-        return _process_frame(frame), reward, done, info
+        return _process_frame(frame, self.compiled), reward, done, info
 
 
 def has_display():
@@ -120,11 +125,12 @@ def has_display():
 
 def make_env(env_name="carracing", seed=-1, render_mode=False, full_episode=False,
              lap_complete_percent=EnvConfig.lap_complete_percent, renderer=EnvConfig.renderer,
-             approx_scale=EnvConfig.approx_scale):
+             approx_scale=EnvConfig.approx_scale, compiled=EnvConfig.compiled):
     """The original's make_env: a CarRacingWrapper, seeded when `seed >= 0`, headless unless `render_mode`.
     The keywords after the original's four are config.EnvConfig's fields."""
     env = CarRacingWrapper(full_episode=full_episode, render_mode="human" if render_mode else None,
-                           lap_complete_percent=lap_complete_percent, renderer=renderer, approx_scale=approx_scale)
+                           lap_complete_percent=lap_complete_percent, renderer=renderer, approx_scale=approx_scale,
+                           compiled=compiled)
     if seed >= 0:
         env.seed(seed)
     return env
@@ -133,7 +139,8 @@ def make_env(env_name="carracing", seed=-1, render_mode=False, full_episode=Fals
 def env_from_config(cfg, seed=-1, render_mode=False, full_episode=False):
     """`make_env` with every option of an EnvConfig."""
     return make_env(cfg.env_name, seed=seed, render_mode=render_mode, full_episode=full_episode,
-                    lap_complete_percent=cfg.lap_complete_percent, renderer=cfg.renderer, approx_scale=cfg.approx_scale)
+                    lap_complete_percent=cfg.lap_complete_percent, renderer=cfg.renderer, approx_scale=cfg.approx_scale,
+                    compiled=cfg.compiled)
 
 
 def main():
@@ -150,8 +157,7 @@ def main():
         raise UserError(f"driving by hand needs a display: {e}") from None
     if pygame.display.get_driver() in ("dummy", "offscreen"):  # SDL's fallback when no display answers
         raise UserError(f"driving by hand needs a display, and SDL found none (video driver {pygame.display.get_driver()})")
-    env = make_env(cfg.env_name, render_mode=True, lap_complete_percent=cfg.lap_complete_percent,
-                   renderer=cfg.renderer, approx_scale=cfg.approx_scale)
+    env = env_from_config(cfg, render_mode=True)
     action = np.array([0.0, 0.0, 0.0])
     keys = {pygame.K_LEFT: (0, -1.0), pygame.K_RIGHT: (0, +1.0), pygame.K_UP: (1, +1.0), pygame.K_DOWN: (2, +0.8)}
     quit = False

@@ -80,7 +80,7 @@ SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "tra
                "report": "seed"}
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
 EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
-NOT_RESULTS = ("resume", "device", "threads")  # options that do not change a stage's results
+NOT_RESULTS = ("resume", "device", "threads", "compiled")  # options that do not change a stage's results
 HEARTBEAT_SECONDS = 30  # how often a running stage's wall time is saved in pipeline.json
 EVAL_LINE = re.compile(r"^seed (\S+) average_reward (\S+) stdev (\S+)$")
 

@@ -14,6 +14,10 @@ state (car, road_poly, colours, reward, t) and leave physics, rewards and the `h
 - "approx": draws the same scene on a canvas `scale` times the size and shrinks that;
   cheaper still, differs from Gymnasium along polygon edges (README, Speed; bench/render.py).
 
+Each comes in two versions that give the same bytes: with pygame's drawing (Fast, Approx) and
+with the polygons and the vertical shrink in compiled kernels (FastCompiled, ApproxCompiled;
+kernels/raster.py), used whenever numba loads.
+
 Use: `r = make(name, approx_scale)`, then `r.state_pixels(env)` -> (96, 96, 3) uint8.
 """
 import math
@@ -25,6 +29,7 @@ from gymnasium.envs.box2d import car_dynamics as cd
 from gymnasium.envs.box2d import car_racing as cr
 from pygame import gfxdraw
 
+import kernels
 from plumbing.cli import UserError
 
 RENDERERS = ("fast", "gymnasium", "approx")
@@ -35,8 +40,9 @@ HUD_TOP = H - 5 * (H / 40.0)  # the indicator box covers rows 700-799 of the (fl
 SENTINEL = (1, 2, 3)  # a colour no indicator uses; see Fast._hud
 
 
-def make(name, approx_scale):
-    """The renderer called `name` ("fast", "gymnasium" or "approx" at canvas scale `approx_scale`)."""
+def make(name, approx_scale, compiled=True):
+    """The renderer called `name` ("fast", "gymnasium" or "approx" at canvas scale `approx_scale`);
+    `compiled`: draw with the numba kernels when they load (the same frames)."""
     if name == "gymnasium":
         return Gymnasium()
     if name not in RENDERERS:
@@ -48,11 +54,11 @@ def make(name, approx_scale):
         wanted = ", ".join(f"{k} {v}" for k, v in VERIFIED.items())
         raise UserError(f"--renderer {name} reads CarRacing internals and was verified on {wanted}, "
                         f"but this is {found}: use --renderer gymnasium (or install the verified versions)")
-    if name == "fast":
-        return Fast()
-    if not 0.05 <= approx_scale <= 1:
+    if name == "approx" and not 0.05 <= approx_scale <= 1:
         raise UserError(f"--approx_scale {approx_scale}: must be in [0.05, 1]")
-    return Approx(approx_scale)
+    if compiled and kernels.load():
+        return FastCompiled() if name == "fast" else ApproxCompiled(approx_scale)
+    return Fast() if name == "fast" else Approx(approx_scale)
 
 
 class Gymnasium:
@@ -143,10 +149,11 @@ class Track:
             self.x, self.y = np.ascontiguousarray(np.concatenate([GRASS, road]).transpose(2, 1, 0))  # (4, quads)
             self.colors = [color for _, color in env.road_poly]  # tiles' arrays change colour in place
 
-    def visible(self, env, angle, zoom, trans, top=0, scale=1.0):
-        """(screen quad, colour) of each quad that passes CarRacing's own culling test and can
-        touch screen rows `top`..H-1, in the original's draw order; the colours are the objects
-        or int lists the original hands to gfxdraw."""
+    def visible_arrays(self, env, angle, zoom, trans, top=0, scale=1.0):
+        """Screen vertices x, y (drawn, 4) of each quad that passes CarRacing's own culling test
+        and can touch screen rows `top`..H-1, in the original's draw order; how many of them
+        (the first) are grass; and the road quads' colours (k, 3) as the int lists the original
+        hands to gfxdraw (int() truncates toward zero, as astype does)."""
         self.update(env)
         x, y = transform(self.x, self.y, angle, zoom, trans)
         m = cr.MAX_SHAPE_DIM
@@ -156,14 +163,17 @@ class Track:
         touch = ((x.max(axis=0) >= -2) & (x.min(axis=0) <= W + 2)
                  & (y.max(axis=0) >= top - 3) & (y.min(axis=0) <= H + 2))
         drawn = np.flatnonzero(culled & touch)
-        quads = np.stack([x[:, drawn], y[:, drawn]], axis=2).transpose(1, 0, 2)  # (drawn, 4, 2)
-        quads = (quads if scale == 1.0 else quads * scale).tolist()
+        qx, qy = x[:, drawn].T, y[:, drawn].T
+        if scale != 1.0:
+            qx, qy = qx * scale, qy * scale
         grass = int(np.searchsorted(drawn, len(GRASS)))
-        colors = [env.grass_color] * grass
-        if grass < len(drawn):  # int() truncates toward zero, as astype does
-            road = [self.colors[i] for i in (drawn[grass:] - len(GRASS)).tolist()]
-            colors += np.array(road, dtype=np.float64).astype(np.int64).tolist()
-        return zip(quads, colors)
+        road = np.array([self.colors[i] for i in (drawn[grass:] - len(GRASS)).tolist()], dtype=np.float64)
+        return qx, qy, grass, road.reshape(-1, 3).astype(np.int64)
+
+    def visible(self, env, angle, zoom, trans, top=0, scale=1.0):
+        """(screen quad, colour) of each quad of `visible_arrays`, as the objects gfxdraw takes."""
+        qx, qy, grass, road = self.visible_arrays(env, angle, zoom, trans, top, scale)
+        return zip(np.stack([qx, qy], axis=2).tolist(), [env.grass_color] * grass + road.tolist())
 
 
 class TextCache:
@@ -308,12 +318,7 @@ class Approx:
             return None
         s = self.scale
         angle, zoom, trans = camera(env)
-        self.canvas.fill((0, 0, 0))
-        x, y = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
-        gfxdraw.filled_polygon(self.canvas, list(zip((x * s).tolist(), (y * s).tolist())), env.bg_color)
-        for poly, color in self.track.visible(env, angle, zoom, trans, top=100, scale=s):
-            gfxdraw.filled_polygon(self.canvas, poly, color)
-        draw_car(env.car, self.canvas, zoom, trans, angle, scale=s)
+        self._scene(env, angle, zoom, trans)
         env.surf = pygame.transform.flip(self.canvas, False, True)
         env._render_indicators(*self.canvas.get_size())
         text = self.text.get(env.reward)
@@ -322,3 +327,141 @@ class Approx:
         env.surf.blit(text, rect)
         pygame.transform.smoothscale(env.surf, self.small.get_size(), self.small)
         return to_array(self.small)
+
+    def _scene(self, env, angle, zoom, trans):
+        s = self.scale
+        self.canvas.fill((0, 0, 0))
+        x, y = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
+        gfxdraw.filled_polygon(self.canvas, list(zip((x * s).tolist(), (y * s).tolist())), env.bg_color)
+        for poly, color in self.track.visible(env, angle, zoom, trans, top=100, scale=s):
+            gfxdraw.filled_polygon(self.canvas, poly, color)
+        draw_car(env.car, self.canvas, zoom, trans, angle, scale=s)
+
+
+class ColorMap:
+    """Mapped pixel values of colours, exactly as gfxdraw parses and maps them."""
+
+    def __init__(self, surface):
+        self.probe, self.cache = pygame.Surface((1, 1), 0, surface), {}
+        self.masks, self.shifts, self.losses = surface.get_masks(), surface.get_shifts(), surface.get_losses()
+
+    def obj(self, color):
+        """Any colour object gfxdraw accepts (arrays of floats, tuples): through a probe pixel."""
+        key = tuple(np.asarray(color).tolist())
+        if key not in self.cache:
+            gfxdraw.pixel(self.probe, 0, 0, color)
+            self.cache[key] = self.probe.get_at_mapped((0, 0)) & 0xFFFFFFFF
+        return self.cache[key]
+
+    def ints(self, rgb):
+        """(k, 3) int64 colours in 0..255 -> uint32 SDL_MapRGBA(r, g, b, 255)."""
+        if rgb.size and (rgb.min() < 0 or rgb.max() > 255):
+            raise ValueError("colour out of range")  # as gfxdraw would
+        m, s, l = self.masks, self.shifts, self.losses
+        v = (((rgb[:, 0] >> l[0]) << s[0]) | ((rgb[:, 1] >> l[1]) << s[1]) | ((rgb[:, 2] >> l[2]) << s[2])
+             | (((255 >> l[3]) << s[3]) & m[3]))
+        return v.astype(np.uint32)
+
+
+def pixel_view(surface):
+    """uint32 (h, w) view of a 32-bit surface's pixels, indexed [y, x] (locks it while alive)."""
+    return pygame.surfarray.pixels2d(surface).T
+
+
+def surface_format(surface):
+    """int64[8] masks and shifts (R, G, B, A) of a 32-bit surface, for kernels.raster."""
+    losses = surface.get_losses()
+    if surface.get_bytesize() != 4 or any(losses[:3]) or (surface.get_masks()[3] and losses[3]):
+        raise ValueError("kernels.raster draws on 32-bit surfaces without channel losses only")
+    return np.array(list(surface.get_masks()) + list(surface.get_shifts()), dtype=np.int64)
+
+
+def polygon_arrays(qx, qy):
+    """Flat vertex coordinates and offsets of quads (k, 4) for kernels.raster.draw_polys."""
+    return qx.ravel(), qy.ravel(), np.arange(0, 4 * len(qx) + 1, 4, dtype=np.int64)
+
+
+class FastCompiled(Fast):
+    """Fast with the scene's polygons drawn by kernels.raster.draw_polys (gfxdraw's aapolygon then
+    filled_polygon, bit for bit) into a view of the canvas, and smoothscale's vertical pass by
+    kernels.raster.shrink_y on arrays (its horizontal pass stays pygame's SSE2 code). The car
+    and the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py)."""
+
+    def __init__(self):
+        super().__init__()
+        from kernels import raster
+        self.raster = raster
+        self.pix = pixel_view(self.canvas)  # kept for the renderer's life: the canvas is never blitted onto
+        self.fmt, self.colors = surface_format(self.canvas), ColorMap(self.canvas)
+        self.clip = np.array([0, 0, W, H], np.int64)
+        self.black = self.canvas.map_rgb((0, 0, 0)) & 0xFFFFFFFF
+        self.tall_a = np.empty((H, cr.STATE_W), np.uint32)
+        self.small_a = np.empty((cr.STATE_H, cr.STATE_W), np.uint32)
+
+    def state_pixels(self, env):
+        if "t" not in env.__dict__:
+            return None
+        angle, zoom, trans = camera(env)
+        self._scene(env, angle, zoom, trans)
+        text = self.text.get(env.reward)
+        if self._hud(env, text):  # as Fast: the x pass, the flip, then one y pass of the stacked rows
+            pygame.transform.smoothscale(self.canvas.subsurface((0, 100, W, H - 100)), self.narrow.get_size(),
+                                         self.narrow)
+            pygame.transform.smoothscale(self.hud.subsurface((0, H - 100, W, 100)), self.hud_narrow.get_size(),
+                                         self.hud_narrow)
+            self.tall_a[:H - 100] = pixel_view(self.narrow)[::-1]
+            self.tall_a[H - 100:] = pixel_view(self.hud_narrow)
+        else:
+            env.surf = pygame.transform.flip(self.canvas, False, True)
+            env._render_indicators(W, H)
+            env.surf.blit(text, text_rect(text))
+            self.tall_a[:] = pixel_view(pygame.transform.smoothscale(env.surf, (cr.STATE_W, H)))
+        self.raster.shrink_y(self.tall_a, self.small_a)
+        return self._rgb(self.small_a)
+
+    def _scene(self, env, angle, zoom, trans):
+        fx, fy = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
+        qx, qy, grass, road = self.track.visible_arrays(env, angle, zoom, trans, top=100)
+        colors = np.concatenate([[self.colors.obj(env.bg_color)], np.full(grass, self.colors.obj(env.grass_color)),
+                                 self.colors.ints(road)]).astype(np.uint32)
+        if _covers([(int(x), int(y)) for x, y in zip(fx.tolist(), fy.tolist())], -8, -8, W + 8, H + 8):
+            self.pix[100:] = colors[0]  # as Fast: the fill equals the playfield polygon there
+            xs, ys, starts = polygon_arrays(qx, qy)
+            colors = colors[1:]
+        else:
+            self.pix[100:] = self.black
+            xs, ys, starts = polygon_arrays(np.vstack([fx, qx]), np.vstack([fy, qy]))
+        flags = np.ones(len(colors), np.bool_)
+        self.raster.draw_polys(self.pix, xs, ys, starts, colors, flags, flags, self.clip, 100, H, self.fmt)
+        draw_car(env.car, self.canvas, zoom, trans, angle)
+
+    def _rgb(self, pixels):
+        """(h, w) mapped uint32 pixels -> (h, w, 3) uint8 RGB."""
+        return np.stack([(pixels >> s).astype(np.uint8) for s in self.fmt[4:7].tolist()], axis=2)
+
+
+class ApproxCompiled(Approx):
+    """Approx with the polygons filled by kernels.raster.draw_polys (gfxdraw's filled_polygon, bit
+    for bit); the rest as Approx. The same bytes as Approx."""
+
+    def __init__(self, scale):
+        super().__init__(scale)
+        from kernels import raster
+        self.raster = raster
+        self.fmt, self.colors = surface_format(self.canvas), ColorMap(self.canvas)
+        self.clip = np.array([0, 0, *self.canvas.get_size()], np.int64)
+        self.black = self.canvas.map_rgb((0, 0, 0)) & 0xFFFFFFFF
+
+    def _scene(self, env, angle, zoom, trans):
+        s = self.scale
+        fx, fy = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
+        qx, qy, grass, road = self.track.visible_arrays(env, angle, zoom, trans, top=100, scale=s)
+        colors = np.concatenate([[self.colors.obj(env.bg_color)], np.full(grass, self.colors.obj(env.grass_color)),
+                                 self.colors.ints(road)]).astype(np.uint32)
+        xs, ys, starts = polygon_arrays(np.vstack([fx * s, qx]), np.vstack([fy * s, qy]))
+        pix = pixel_view(self.canvas)
+        pix[:] = self.black
+        self.raster.draw_polys(pix, xs, ys, starts, colors, np.zeros(len(colors), np.bool_),
+                               np.ones(len(colors), np.bool_), self.clip, 0, self.clip[3], self.fmt)
+        del pix  # unlock: the canvas is flipped and blitted from next
+        draw_car(env.car, self.canvas, zoom, trans, angle, scale=s)

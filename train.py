@@ -225,7 +225,7 @@ def run_settings(cfg, model_cfg, env_cfg):
     """The settings a resumed run must share with the run it continues."""
     t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
-            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items()}}
+            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"}}  # same frames either way
 
 
 def init_params(cfg, model_cfg, num_params):

@@ -15,6 +15,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 
+@pytest.fixture(params=[False, True], ids=["pygame", "compiled"])
+def compiled(request):
+    """Both ways of drawing and resizing: pygame's and Pillow's code, and the numba kernels (which
+    must load here: requirements.txt installs numba)."""
+    if request.param:
+        import kernels
+        assert kernels.load(), "the numba kernels did not load (see the line above)"
+    return request.param
+
+
 @pytest.fixture
 def tf_models():
     """Folder of the original's pretrained files (../shared/tf_models); skips when absent."""

@@ -66,23 +66,23 @@ def synthetic_frames():
 
 
 @pytest.mark.parametrize("index", range(len(synthetic_frames())))
-def test_process_frame_synthetic(index):
+def test_process_frame_synthetic(index, compiled):
     frame = synthetic_frames()[index]
-    out = env._process_frame(frame)
+    out = env._process_frame(frame, compiled)
     assert out.shape == (64, 64, 3) and out.dtype == np.uint8
     assert np.array_equal(out, reference_process(frame))
 
 
-def test_process_frame_flat_frame_is_all_white():
+def test_process_frame_flat_frame_is_all_white(compiled):
     # max == min: bytescale maps everything to 0, which the wrap turns into 255
-    assert (env._process_frame(np.full((96, 96, 3), 77, np.uint8)) == 255).all()
+    assert (env._process_frame(np.full((96, 96, 3), 77, np.uint8), compiled) == 255).all()
 
 
-def test_process_frame_real_carracing_frames_including_zoom():
+def test_process_frame_real_carracing_frames_including_zoom(compiled):
     frames = carracing_frames(seed=3, steps=60)  # the first ~50 steps are the zoom-in animation
     for t, frame in enumerate(frames):
-        assert np.array_equal(env._process_frame(frame), reference_process(frame)), f"frame {t}"
-    assert len({env._process_frame(f).tobytes() for f in frames[:50]}) > 10  # the zoom changes the picture
+        assert np.array_equal(env._process_frame(frame, compiled), reference_process(frame)), f"frame {t}"
+    assert len({env._process_frame(f, compiled).tobytes() for f in frames[:50]}) > 10  # the zoom changes the picture
 
 
 def test_reset_and_step_follow_the_original_api_and_process_gymnasium_frames():
@@ -191,7 +191,8 @@ def test_renderers_through_make_env():
     """The default renderer is "fast" and gives the same observations and rewards as Gymnasium's own
     drawing; "approx" stays close after the processing. (renderer.py's own tests cover raw frames.)"""
     envs = {name: env.make_env(seed=3, full_episode=True, renderer=name) for name in ("gymnasium", "fast", "approx")}
-    assert env.make_env().renderer.__class__.__name__ == "Fast"
+    assert env.make_env().renderer.__class__.__name__ == "FastCompiled" and env.make_env().compiled
+    assert env.make_env(compiled=False).renderer.__class__.__name__ == "Fast" and not env.make_env(compiled=False).compiled
     first = {name: e.reset() for name, e in envs.items()}
     rng = np.random.default_rng(0)
     errors = []

@@ -54,9 +54,15 @@ def side_by_side(ours, theirs, seed, steps, policy):
             return
 
 
-def assert_identical(runs, domain_randomize=False):
+def make_fast(compiled):
+    r = renderer.make("fast", None, compiled)
+    assert type(r) is (renderer.FastCompiled if compiled else renderer.Fast)
+    return r
+
+
+def assert_identical(runs, compiled, domain_randomize=False):
     """Every frame of `runs` [(seed, steps, policy)], all on the same two env objects, is identical."""
-    ours = Rendered(renderer.make("fast", None), domain_randomize=domain_randomize)
+    ours = Rendered(make_fast(compiled), domain_randomize=domain_randomize)
     theirs = CarRacing(domain_randomize=domain_randomize)
     frames = 0
     for seed, steps, policy in runs:
@@ -70,31 +76,31 @@ def assert_identical(runs, domain_randomize=False):
     return ours, theirs, frames
 
 
-def test_fast_is_pixel_identical_with_random_actions_and_a_new_track():
+def test_fast_is_pixel_identical_with_random_actions_and_a_new_track(compiled):
     """Zoom-in included; seed 1 is a reset to a new track on the same env objects."""
-    _, _, frames = assert_identical([(0, 300, random_policy), (1, 300, random_policy)])
+    _, _, frames = assert_identical([(0, 300, random_policy), (1, 300, random_policy)], compiled)
     assert frames == 602
 
 
-def test_fast_is_pixel_identical_driving_off_the_road_and_out_of_the_playfield():
-    ours, theirs, frames = assert_identical([(2, 1000, straight_policy)])
+def test_fast_is_pixel_identical_driving_off_the_road_and_out_of_the_playfield(compiled):
+    ours, theirs, frames = assert_identical([(2, 1000, straight_policy)], compiled)
     x, y = theirs.car.hull.position
     assert frames < 1000 and max(abs(x), abs(y)) > PLAYFIELD  # the episode really ended off the playfield
-    assert_identical([(3, 150, agent_policy)])  # and a fresh pair keeps matching after such an episode
+    assert_identical([(3, 150, agent_policy)], compiled)  # and a fresh pair keeps matching after such an episode
 
 
-def test_fast_is_pixel_identical_with_domain_randomization():
-    assert_identical([(4, 120, random_policy), (5, 60, agent_policy)], domain_randomize=True)
+def test_fast_is_pixel_identical_with_domain_randomization(compiled):
+    assert_identical([(4, 120, random_policy), (5, 60, agent_policy)], compiled, domain_randomize=True)
 
 
-def test_fast_is_pixel_identical_for_a_full_agent_like_episode():
+def test_fast_is_pixel_identical_for_a_full_agent_like_episode(compiled):
     """The longer check (~15 s on a quiet core): 1000 steps of smooth steering and gas."""
-    assert_identical([(6, 1000, agent_policy)])
+    assert_identical([(6, 1000, agent_policy)], compiled)
 
 
-def test_fast_is_pixel_identical_when_an_indicator_bar_leaves_its_box():
+def test_fast_is_pixel_identical_when_an_indicator_bar_leaves_its_box(compiled):
     """Wheel spin above 390 rad/s draws an ABS bar above the indicator box, into the scene."""
-    ours, theirs = Rendered(renderer.make("fast", None)), CarRacing()
+    ours, theirs = Rendered(make_fast(compiled)), CarRacing()
     for _ in side_by_side(ours, theirs, 7, 60, agent_policy):
         pass
     normal = theirs._render("state_pixels")
@@ -103,6 +109,22 @@ def test_fast_is_pixel_identical_when_an_indicator_bar_leaves_its_box():
     a, b = ours._render("state_pixels"), theirs._render("state_pixels")
     assert not np.array_equal(b[:84], normal[:84])  # the bar did reach the scene rows
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.13])
+def test_approx_compiled_gives_approx_frames(scale):
+    """The compiled approx renderer draws the same bytes as pygame's at any canvas scale, zoom-in
+    and the playfield edge included."""
+    import kernels
+    assert kernels.load()
+    ours, theirs = Rendered(renderer.make("approx", scale, True)), Rendered(renderer.make("approx", scale, False))
+    assert type(ours.r) is renderer.ApproxCompiled
+    frames = 0
+    for seed, steps, policy in ((0, 200, random_policy), (2, 1000, straight_policy)):
+        for a, b, _ in side_by_side(ours, theirs, seed, steps, policy):
+            assert np.array_equal(a, b), f"seed {seed}, frame {frames}"
+            frames += 1
+    assert frames > 400
 
 
 def wm_process(frame):
@@ -145,11 +167,12 @@ def test_approx_error_after_world_models_processing_is_small():
     assert 0 < errors[scale] < 1.0 < errors[0.1]
 
 
-def test_output_is_a_writeable_contiguous_frame():
-    env = Rendered(renderer.make("fast", None))
+@pytest.mark.parametrize("name", ["fast", "approx"])
+def test_output_is_a_writeable_contiguous_frame(compiled, name):
+    env = Rendered(renderer.make(name, 0.25, compiled))
     obs, _ = env.reset(seed=0)
-    assert obs.flags.writeable and obs.flags.c_contiguous and obs.shape == (96, 96, 3)
-    assert Rendered(renderer.make("fast", None))._render("state_pixels") is None  # before reset, as Gymnasium
+    assert obs.flags.writeable and obs.flags.c_contiguous and obs.shape == (96, 96, 3) and obs.dtype == np.uint8
+    assert Rendered(renderer.make(name, 0.25, compiled))._render("state_pixels") is None  # before reset, as Gymnasium
 
 
 def test_gymnasium_renderer_is_gymnasiums_code():
