@@ -3,17 +3,19 @@
     .venv/bin/python bench/rollout.py [--steps 300] [--episodes 8] [--envs 8]
 
 1. Renderers: CPU seconds (time.process_time) of the state-pixel call and of the whole env.step
-   for each renderer against Gymnasium's own, the envs stepped interleaved with the same seed
-   and actions. Goals: fast >= 3x, approx >= 8x (renderer call).
+   for each renderer, with pygame's drawing and with the compiled kernels (--compiled), against
+   Gymnasium's own, the envs stepped interleaved with the same seed and actions.
 2. The full agent (V encode + controller + LSTM per env step), env steps per CPU second of
-   - the one-env path with Gymnasium's renderer (`simulate`, K = 1: the baseline),
-   - the one-env path with the fast renderer,
-   - the batched path (`simulate_batch`) with the fast renderer and K = --envs,
-   - the same with the approx renderer (not pixel-exact).
-   Goal: batched fast / one-env Gymnasium >= 3.5x. All runs drive --episodes episodes of the
-   same controllers on the same tracks, capped at --steps.
-3. Where the batched path's CPU time goes (an instrumented second run): env physics, fast
-   render, _process_frame, VAE encode, LSTM step, controller, the rest (Python overhead).
+   - the one-env path with Gymnasium's renderer and Pillow's resize (`simulate`, K = 1: the baseline),
+   - the one-env path with the fast renderer, pygame's drawing,
+   - the batched path (`simulate_batch`, K = --envs) with the fast renderer, pygame's drawing
+     (the batched path before the compiled kernels),
+   - the same with the compiled kernels (today's default),
+   - the same with the approx renderer, compiled (not pixel-exact).
+   Issue 18's goals: batched compiled / batched pygame >= 2.5x, and / one-env Gymnasium >= 8x.
+   All runs drive --episodes episodes of the same controllers on the same tracks, capped at --steps.
+3. Where the batched path's CPU time goes, pygame's drawing and compiled (instrumented runs):
+   env physics, render, _process_frame, VAE encode, LSTM step, controller, the rest (Python).
 4. One CMA-ES generation at the paper's population (64 solutions x 16 episodes, 1000 steps each:
    1,024,000 env steps; an evaluation generation adds 1024 episodes) projected from the CPU
    rates of 2 for this machine's cores and for 16 and 64 cores (one core per worker process,
@@ -70,13 +72,17 @@ class Clock:
         return timed
 
 
+RENDERERS = {"gymnasium": ("gymnasium", False), "fast, pygame": ("fast", False), "fast, compiled": ("fast", True),
+             "approx, pygame": ("approx", False), "approx, compiled": ("approx", True)}  # name: (--renderer, --compiled)
+
+
 def renderers(steps, seeds=2):
     """{renderer: (CPU s per renderer call, CPU s per env.step)} over the same seeds and actions."""
-    names = ("gymnasium", "fast", "approx")
+    names = tuple(RENDERERS)
     clock = Clock()
     envs = {}
     for n in names:
-        e = make_env(renderer=n)
+        e = make_env(renderer=RENDERERS[n][0], compiled=RENDERERS[n][1])
         e.renderer.state_pixels = clock.wrap(n, e.renderer.state_pixels)
         envs[n] = e
     step_cpu, render = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0)
@@ -99,7 +105,7 @@ def renderers(steps, seeds=2):
     return {n: (render[n] / count, step_cpu[n] / count) for n in names}
 
 
-def make_agent(folder, renderer):
+def make_agent(folder, renderer, compiled):
     vae_path, rnn_path = os.path.join(folder, "vae.json"), os.path.join(folder, "rnn.json")
     if not os.path.exists(vae_path):
         ConvVAE().save_json(vae_path)
@@ -107,7 +113,7 @@ def make_agent(folder, renderer):
         rnn_path = str(TF_MODELS / "rnn" / "rnn.json")
     elif not os.path.exists(rnn_path):
         MDNRNN(hps_sample).save_json(rnn_path)
-    model = Model(cfg=ModelConfig(vae_path=vae_path, rnn_path=rnn_path), env_cfg=EnvConfig(renderer=renderer))
+    model = Model(cfg=ModelConfig(vae_path=vae_path, rnn_path=rnn_path), env_cfg=EnvConfig(renderer=renderer, compiled=compiled))
     best = TF_MODELS / "log" / "carracing.cma.16.64.best.json"
     if best.exists():
         model.load_model(str(best))
@@ -169,7 +175,7 @@ def profile(model, sols, steps, k):
             e.step, e.renderer.state_pixels = step, render
     c = clock.cpu
     parts = {"env physics (Box2D + CarRacing.step)": c["env.step"] - c["render"] - c["_process_frame"],
-             "render (fast)": c["render"], "_process_frame (crop, bytescale, Pillow resize)": c["_process_frame"],
+             "render (fast)": c["render"], "_process_frame (crop, bytescale, resize)": c["_process_frame"],
              "VAE encode": c["VAE encode"], "LSTM step": c["LSTM"], "controller": c["controller"]}
     parts["rest (Python, batching, resets, z noise)"] = cpu - sum(parts.values())
     return n, cpu, parts
@@ -199,50 +205,56 @@ def main():
           "slows wall times; CPU times less so)", flush=True)
 
     r = renderers(args.steps)
-    print(f"\n1. renderers, {2 * args.steps} steps each, CPU ms (renderer call / whole env.step) and speed-up vs gymnasium")
+    print(f"\n1. renderers, {2 * args.steps} steps each, CPU ms (renderer call / whole env.step incl. the resize) and "
+          "speed-up vs gymnasium")
     for n, (render, step) in r.items():
-        print(f"   {n:<10} {1e3 * render:6.3f} / {1e3 * step:6.3f} ms   {r['gymnasium'][0] / render:5.2f}x / "
+        print(f"   {n:<17} {1e3 * render:6.3f} / {1e3 * step:6.3f} ms   {r['gymnasium'][0] / render:5.2f}x / "
               f"{r['gymnasium'][1] / step:5.2f}x")
-    print(f"   goals (renderer call): fast >= 3x -> {r['gymnasium'][0] / r['fast'][0]:.2f}x, approx >= 8x -> "
-          f"{r['gymnasium'][0] / r['approx'][0]:.2f}x", flush=True)
+    print(f"   fast, compiled / fast, pygame: {r['fast, pygame'][0] / r['fast, compiled'][0]:.2f}x (call), "
+          f"{r['fast, pygame'][1] / r['fast, compiled'][1]:.2f}x (step); approx: "
+          f"{r['approx, pygame'][0] / r['approx, compiled'][0]:.2f}x (call)", flush=True)
 
     with tempfile.TemporaryDirectory() as folder:
-        gym_model, what = make_agent(folder, "gymnasium")
-        fast_model, _ = make_agent(folder, "fast")
-        approx_model, _ = make_agent(folder, "approx")
-        sols = solutions(fast_model, args.episodes)
-        one_env(fast_model, sols[:1], 20)  # warm-up
-        runs = {"one env, gymnasium renderer (K=1)": one_env(gym_model, sols, args.steps),
-                "one env, fast renderer (K=1)": one_env(fast_model, sols, args.steps),
-                f"batched, fast renderer (K={args.envs})": batched(fast_model, sols, args.steps, args.envs),
-                f"batched, approx renderer (K={args.envs})": batched(approx_model, sols, args.steps, args.envs)}
+        models = {n: make_agent(folder, *RENDERERS[n]) for n in ("gymnasium", "fast, pygame", "fast, compiled",
+                                                                 "approx, compiled")}
+        what = models["gymnasium"][1]
+        models = {n: m for n, (m, _) in models.items()}
+        sols = solutions(models["fast, compiled"], args.episodes)
+        one_env(models["fast, compiled"], sols[:1], 20)  # warm-up
+        k = args.envs
+        runs = {"one env, gymnasium (K=1)": one_env(models["gymnasium"], sols, args.steps),
+                "one env, fast, pygame (K=1)": one_env(models["fast, pygame"], sols, args.steps),
+                f"batched, fast, pygame (K={k})": batched(models["fast, pygame"], sols, args.steps, k),
+                f"batched, fast, compiled (K={k})": batched(models["fast, compiled"], sols, args.steps, k),
+                f"batched, approx, compiled (K={k})": batched(models["approx, compiled"], sols, args.steps, k)}
         print(f"\n2. full agent ({what}), {args.episodes} episodes capped at {args.steps} steps")
         rate = {}
         for name, (n, cpu, wall) in runs.items():
             rate[name] = n / cpu
             print(f"   {name:<36} {n} steps  {n / cpu:6.1f} steps per CPU s  {n / wall:6.1f} steps/s wall  "
                   f"({1e3 * cpu / n:.2f} CPU ms/step)")
-        base, best = list(rate.values())[0], list(rate.values())[2]
-        print(f"   batched fast / one-env gymnasium = {best / base:.2f}x CPU (goal >= 3.5x); "
-              f"batched fast / one-env fast = {best / list(rate.values())[1]:.2f}x; "
-              f"batched approx / one-env gymnasium = {list(rate.values())[3] / base:.2f}x", flush=True)
+        base, pygame_batched, best = (rate[n] for n in list(rate)[0:1] + list(rate)[2:4])
+        print(f"   batched compiled / batched pygame = {best / pygame_batched:.2f}x CPU (issue 18's goal >= 2.5x); "
+              f"batched compiled / one-env gymnasium = {best / base:.2f}x (goal >= 8x); "
+              f"batched approx compiled / one-env gymnasium = {list(rate.values())[4] / base:.2f}x", flush=True)
 
-        n, cpu, parts = profile(fast_model, sols, args.steps, args.envs)
-        print(f"\n3. batched path (K={args.envs}, fast renderer), CPU ms per env step (instrumented run, "
-              f"{1e3 * cpu / n:.2f} ms/step in all)")
-        for name, seconds in parts.items():
-            print(f"   {name:<48} {1e3 * seconds / n:6.3f} ms  {100 * seconds / cpu:5.1f}%")
+        for name in ("fast, pygame", "fast, compiled"):
+            n, cpu, parts = profile(models[name], sols, args.steps, k)
+            print(f"\n3. batched path (K={k}, {name}), CPU ms per env step (instrumented run, "
+                  f"{1e3 * cpu / n:.2f} ms/step in all)")
+            for part, seconds in parts.items():
+                print(f"   {part:<48} {1e3 * seconds / n:6.3f} ms  {100 * seconds / cpu:5.1f}%")
 
         print(f"\n4. one CMA-ES generation at paper scale (64 x 16 episodes x 1000 steps = {PAPER_STEPS:,} env steps), "
               "projected from the CPU rates above (1 worker per core)")
-        for name, steps_per_cpu_second in ((n, rate[n]) for n in (list(rate)[0], list(rate)[2])):
+        for name, steps_per_cpu_second in ((n, rate[n]) for n in (list(rate)[0], list(rate)[3])):
             hours = [PAPER_STEPS / (steps_per_cpu_second * cores) for cores in (os.cpu_count(), 16, 64)]
             print(f"   {name:<36} {os.cpu_count()} cores {hours[0] / 60:6.1f} min   16 cores {hours[1] / 60:5.1f} min   "
                   f"64 cores {hours[2] / 60:5.1f} min")
         print("   (an evaluation generation, every 25th, adds 64 x 16 more full episodes: twice the time)")
-        rnn_path = fast_model.cfg.rnn_path
+        rnn_path = models["fast, compiled"].cfg.rnn_path
         wall, line = train_generation(folder, rnn_path, args.steps, args.envs)
-        projected = 16 * args.steps / (2 * rate[list(rate)[2]])
+        projected = 16 * args.steps / (2 * rate[list(rate)[3]])
         print(f"   train.py, 2 workers x 2 solutions x 4 episodes capped at {args.steps} steps, K={args.envs}: "
               f"{wall:.1f} s wall; projected from the batched rate on 2 cores {projected:.1f} s (at most: episodes "
               f"that end early are shorter)\n   {line}")
