@@ -385,18 +385,27 @@ class FastCompiled(Fast):
     """Fast with the scene's polygons drawn by kernels.raster.draw_polys (gfxdraw's aapolygon then
     filled_polygon, bit for bit) into a view of the canvas, and smoothscale's vertical pass by
     kernels.raster.shrink_y on arrays (its horizontal pass stays pygame's SSE2 code). The car
-    and the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py)."""
+    and the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py).
+
+    Each frame redraws every canvas row and HUD row it reads, so all the FastCompiled of a process
+    draw on one set of surfaces (`_SCRATCH`): K envs of the batched path then stream one canvas
+    through the caches instead of K (the fill and the horizontal shrink are bound by memory)."""
+
+    _SCRATCH = {}
 
     def __init__(self):
         super().__init__()
         from kernels import raster
         self.raster = raster
-        self.pix = pixel_view(self.canvas)  # kept for the renderer's life: the canvas is never blitted onto
+        if not self._SCRATCH:
+            self._SCRATCH.update(canvas=self.canvas, hud=self.hud, narrow=self.narrow, hud_narrow=self.hud_narrow,
+                                 pix=pixel_view(self.canvas),  # kept: the canvas is never blitted onto
+                                 tall_a=np.empty((H, cr.STATE_W), np.uint32),
+                                 small_a=np.empty((cr.STATE_H, cr.STATE_W), np.uint32))
+        vars(self).update(self._SCRATCH)
         self.fmt, self.colors = surface_format(self.canvas), ColorMap(self.canvas)
         self.clip = np.array([0, 0, W, H], np.int64)
         self.black = self.canvas.map_rgb((0, 0, 0)) & 0xFFFFFFFF
-        self.tall_a = np.empty((H, cr.STATE_W), np.uint32)
-        self.small_a = np.empty((cr.STATE_H, cr.STATE_W), np.uint32)
 
     def state_pixels(self, env):
         if "t" not in env.__dict__:

@@ -111,6 +111,20 @@ def test_fast_is_pixel_identical_when_an_indicator_bar_leaves_its_box(compiled):
     assert np.array_equal(a, b)
 
 
+def test_compiled_renderers_share_their_surfaces_yet_each_env_gets_its_own_frames():
+    """FastCompiled's envs in one process draw on shared surfaces (renderer._SCRATCH): stepped
+    interleaved on different tracks and actions, each still matches its own Gymnasium env."""
+    ours = [Rendered(make_fast(True)) for _ in range(3)]
+    theirs = [CarRacing() for _ in range(3)]
+    assert ours[0].r.canvas is ours[2].r.canvas
+    runs = [side_by_side(a, b, seed, 120, policy)
+            for a, b, seed, policy in zip(ours, theirs, (0, 1, 2), (random_policy, agent_policy, straight_policy))]
+    for t, frames in enumerate(zip(*runs)):
+        for i, (a, b, _) in enumerate(frames):
+            assert np.array_equal(a, b), f"env {i}, frame {t}"
+    assert t == 120
+
+
 @pytest.mark.parametrize("scale", [0.25, 0.13])
 def test_approx_compiled_gives_approx_frames(scale):
     """The compiled approx renderer draws the same bytes as pygame's at any canvas scale, zoom-in
