@@ -3,7 +3,8 @@ and the approx renderer's pixel error (raw 96x96 and after the World Models proc
 
     python bench/render.py [--seeds 3] [--steps 1000] [--scales 0.25,0.2]
 
-All envs run in lockstep with the same seed and actions (seed i uses random actions when i is
+"fast" and "approx" draw with the compiled kernels (the default); "fast, pygame" is the same
+renderer drawing with pygame's calls (--compiled 0). All envs run in lockstep with the same seed and actions (seed i uses random actions when i is
 even, "agent-like" smooth steering with gas when odd), each env.step timed with
 time.process_time, so every renderer is measured in the same conditions, interleaved.
 """
@@ -59,11 +60,13 @@ def main():
     p.add_argument("--scales", default="0.25,0.2", help="approx canvas scales, comma separated")
     args = p.parse_args()
 
-    names = ["gymnasium", "fast"] + [f"approx {s}" for s in args.scales.split(",")]
-    envs = {n: Env(renderer.make(n.split()[0], float(n.split()[-1]) if " " in n else None)) for n in names}
+    approx = [f"approx {s}" for s in args.scales.split(",")]
+    names = ["gymnasium", "fast", "fast, pygame"] + approx
+    envs = {n: Env(renderer.make(n.split()[0].rstrip(","), float(n.split()[-1]) if n in approx else None,
+                                 compiled=n != "fast, pygame")) for n in names}
     cpu = {n: 0.0 for n in names}
     parts = ("raw", "scene", "wm", "wm zoom-in")
-    hist = {(n, part): np.zeros(256, np.int64) for n in names[2:] for part in parts}
+    hist = {(n, part): np.zeros(256, np.int64) for n in approx for part in parts}
     frames = mismatched = 0
     for seed in range(args.seeds):
         policy = "random" if seed % 2 == 0 else "agent"
@@ -72,8 +75,9 @@ def main():
         for t in range(args.steps + 1):
             frames += 1
             mismatched += not np.array_equal(obs["fast"], obs["gymnasium"])
+            mismatched += not np.array_equal(obs["fast, pygame"], obs["gymnasium"])
             ref, ref_wm = obs["gymnasium"].astype(np.int64), wm_process(obs["gymnasium"])
-            for n in names[2:]:
+            for n in approx:
                 diff = np.abs(obs[n].astype(np.int64) - ref)
                 hist[n, "raw"] += np.bincount(diff.ravel(), minlength=256)
                 hist[n, "scene"] += np.bincount(diff[:84].ravel(), minlength=256)
@@ -99,9 +103,9 @@ def main():
     for n in names:
         ms = 1000 * cpu[n] / steps
         print(f"{n:<14}{ms:9.3f}{1000 / ms:9.0f}{cpu['gymnasium'] / cpu[n]:9.2f}x")
-    print(f"\nfast vs gymnasium: {mismatched} of {frames} frames differ")
+    print(f"\nfast (compiled) and fast, pygame vs gymnasium: {mismatched} of {2 * frames} frames differ")
     print("\napprox vs gymnasium, abs error on 0-255 (mean / p99 / max / >16):")
-    for n in names[2:]:
+    for n in approx:
         print(f"{n:<14}" + "   ".join(f"{part}: {stats(hist[n, part])}" for part in parts))
     print("raw = the 96x96 frames, scene = their rows 0:84, wm = after the World Models processing (64x64)\n"
           "of the frames after the 1 s zoom-in, wm zoom-in = of the first 50 frames; the last figure is the\n"

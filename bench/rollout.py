@@ -21,6 +21,7 @@
    rates of 2 for this machine's cores and for 16 and 64 cores (one core per worker process,
    master and imbalance ignored), and a real train.py generation with 2 workers and K = --envs
    against its projection.
+5. With --sweep: the lockstep rate for each K, and one process with 2 threads.
 
 V is a freshly initialised ConvVAE (the original's vae.json is not public); M and C are the
 original's rnn.json and best.json when ../shared/tf_models exists. CPU time is the measure
@@ -139,9 +140,10 @@ def one_env(model, sols, steps):
     return n, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def batched(model, sols, steps, k, envs=None):
+def batched(model, sols, steps, k, envs=None, threads=1):
     envs = envs or [env_from_config(model.env_cfg) for _ in range(k)]
     set_torch_for_acting(k)
+    torch.set_num_threads(threads)
     n, cpu, wall = 0, time.process_time(), time.perf_counter()
     results = rollout.simulate_batch(model, envs, sols, list(range(len(sols))), num_episode=1, train_mode=True,
                                       max_len=steps)
@@ -181,6 +183,20 @@ def profile(model, sols, steps, k):
     return n, cpu, parts
 
 
+def sweep(model, ks, steps):
+    """Issue 18's V question: the lockstep path's rate for each K (one thread, as train.py's
+    workers), and one process with 2 threads (the other way to use 2 cores) at the largest K."""
+    print(f"\n5. batched, fast, compiled: K envs in lockstep, K episodes capped at {steps} steps "
+          "(V encodes K frames per call)")
+    for k in ks:
+        n, cpu, wall = batched(model, solutions(model, k), steps, k)
+        print(f"   K={k:<3} 1 thread   {n / cpu:6.1f} steps per CPU s  {n / wall:6.1f} steps/s wall", flush=True)
+    k = max(ks)
+    n, cpu, wall = batched(model, solutions(model, k), steps, k, threads=2)
+    print(f"   K={k:<3} 2 threads  {n / cpu:6.1f} steps per CPU s  {n / wall:6.1f} steps/s wall (against 2 x the "
+          f"1-thread rate for 2 worker processes)", flush=True)
+
+
 def train_generation(folder, rnn_path, steps, k):
     """Wall seconds of one train.py generation: 2 workers x 2 solutions x 4 episodes of `steps`."""
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -199,6 +215,7 @@ def main():
     p.add_argument("--steps", type=int, default=300, help="step cap of each episode")
     p.add_argument("--episodes", type=int, default=8, help="episodes (solutions) per agent run")
     p.add_argument("--envs", type=int, default=8, help="K of the batched path")
+    p.add_argument("--sweep", default="", help="also measure these K, comma separated (e.g. 4,8,16,32), and 2 threads")
     args = p.parse_args()
     torch.set_num_threads(1)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start (other work on the machine "
@@ -258,6 +275,8 @@ def main():
         print(f"   train.py, 2 workers x 2 solutions x 4 episodes capped at {args.steps} steps, K={args.envs}: "
               f"{wall:.1f} s wall; projected from the batched rate on 2 cores {projected:.1f} s (at most: episodes "
               f"that end early are shorter)\n   {line}")
+        if args.sweep:
+            sweep(models["fast, compiled"], [int(k) for k in args.sweep.split(",")], args.steps)
 
 
 if __name__ == "__main__":
