@@ -353,6 +353,12 @@ class ColorMap:
             self.cache[key] = self.probe.get_at_mapped((0, 0)) & 0xFFFFFFFF
         return self.cache[key]
 
+    def scene(self, env, grass, road):
+        """uint32 colours of the playfield, then `grass` grass quads, then the road quads `road`
+        (the int colours of Track.visible_arrays), in draw order."""
+        return np.concatenate([[self.obj(env.bg_color)], np.full(grass, self.obj(env.grass_color)),
+                               self.ints(road)]).astype(np.uint32)
+
     def ints(self, rgb):
         """(k, 3) int64 colours in 0..255 -> uint32 SDL_MapRGBA(r, g, b, 255)."""
         if rgb.size and (rgb.min() < 0 or rgb.max() > 255):
@@ -431,8 +437,7 @@ class FastCompiled(Fast):
     def _scene(self, env, angle, zoom, trans):
         fx, fy = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
         qx, qy, grass, road = self.track.visible_arrays(env, angle, zoom, trans, top=100)
-        colors = np.concatenate([[self.colors.obj(env.bg_color)], np.full(grass, self.colors.obj(env.grass_color)),
-                                 self.colors.ints(road)]).astype(np.uint32)
+        colors = self.colors.scene(env, grass, road)
         if _covers([(int(x), int(y)) for x, y in zip(fx.tolist(), fy.tolist())], -8, -8, W + 8, H + 8):
             self.pix[100:] = colors[0]  # as Fast: the fill equals the playfield polygon there
             xs, ys, starts = polygon_arrays(qx, qy)
@@ -465,8 +470,7 @@ class ApproxCompiled(Approx):
         s = self.scale
         fx, fy = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
         qx, qy, grass, road = self.track.visible_arrays(env, angle, zoom, trans, top=100, scale=s)
-        colors = np.concatenate([[self.colors.obj(env.bg_color)], np.full(grass, self.colors.obj(env.grass_color)),
-                                 self.colors.ints(road)]).astype(np.uint32)
+        colors = self.colors.scene(env, grass, road)
         xs, ys, starts = polygon_arrays(np.vstack([fx * s, qx]), np.vstack([fy * s, qy]))
         pix = pixel_view(self.canvas)
         pix[:] = self.black
