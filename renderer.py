@@ -390,7 +390,8 @@ def polygon_arrays(qx, qy):
 class FastCompiled(Fast):
     """Fast with the scene's polygons drawn by kernels.raster.draw_polys (gfxdraw's aapolygon then
     filled_polygon, bit for bit) into a view of the canvas, and smoothscale's vertical pass by
-    kernels.raster.shrink_y on arrays (its horizontal pass stays pygame's SSE2 code). The car
+    kernels.raster.shrink_y_rgb, which reads the scene rows flipped and writes the RGB frame (its
+    horizontal pass stays pygame's SSE2 code). The car
     and the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py).
 
     Each frame redraws every canvas row and HUD row it reads, so all the FastCompiled of a process
@@ -405,11 +406,10 @@ class FastCompiled(Fast):
         self.raster = raster
         if not self._SCRATCH:
             self._SCRATCH.update(canvas=self.canvas, hud=self.hud, narrow=self.narrow, hud_narrow=self.hud_narrow,
-                                 pix=pixel_view(self.canvas),  # kept: the canvas is never blitted onto
-                                 tall_a=np.empty((H, cr.STATE_W), np.uint32),
-                                 small_a=np.empty((cr.STATE_H, cr.STATE_W), np.uint32))
+                                 pix=pixel_view(self.canvas))  # kept: the canvas is never blitted onto
         vars(self).update(self._SCRATCH)
         self.fmt, self.colors = surface_format(self.canvas), ColorMap(self.canvas)
+        self.shifts = self.fmt[4:7].copy()  # R, G, B
         self.clip = np.array([0, 0, W, H], np.int64)
         self.black = self.canvas.map_rgb((0, 0, 0)) & 0xFFFFFFFF
 
@@ -419,20 +419,20 @@ class FastCompiled(Fast):
         angle, zoom, trans = camera(env)
         self._scene(env, angle, zoom, trans)
         text = self.text.get(env.reward)
-        if self._hud(env, text):  # as Fast: the x pass, the flip, then one y pass of the stacked rows
+        out = np.empty((cr.STATE_H, cr.STATE_W, 3), np.uint8)
+        if self._hud(env, text):  # as Fast: the x pass, then one y pass of the flipped scene rows and the HUD's
             pygame.transform.smoothscale(self.canvas.subsurface((0, 100, W, H - 100)), self.narrow.get_size(),
                                          self.narrow)
             pygame.transform.smoothscale(self.hud.subsurface((0, H - 100, W, 100)), self.hud_narrow.get_size(),
                                          self.hud_narrow)
-            self.tall_a[:H - 100] = pixel_view(self.narrow)[::-1]
-            self.tall_a[H - 100:] = pixel_view(self.hud_narrow)
+            self.raster.shrink_y_rgb(pixel_view(self.narrow), pixel_view(self.hud_narrow), True, out, self.shifts)
         else:
             env.surf = pygame.transform.flip(self.canvas, False, True)
             env._render_indicators(W, H)
             env.surf.blit(text, text_rect(text))
-            self.tall_a[:] = pixel_view(pygame.transform.smoothscale(env.surf, (cr.STATE_W, H)))
-        self.raster.shrink_y(self.tall_a, self.small_a)
-        return self._rgb(self.small_a)
+            tall = pixel_view(pygame.transform.smoothscale(env.surf, (cr.STATE_W, H)))
+            self.raster.shrink_y_rgb(tall[:H - 100], tall[H - 100:], False, out, self.shifts)
+        return out
 
     def _scene(self, env, angle, zoom, trans):
         fx, fy = transform(FIELD_X, FIELD_Y, angle, zoom, trans)
@@ -448,10 +448,6 @@ class FastCompiled(Fast):
         flags = np.ones(len(colors), np.bool_)
         self.raster.draw_polys(self.pix, xs, ys, starts, colors, flags, flags, self.clip, 100, H, self.fmt)
         draw_car(env.car, self.canvas, zoom, trans, angle)
-
-    def _rgb(self, pixels):
-        """(h, w) mapped uint32 pixels -> (h, w, 3) uint8 RGB."""
-        return np.stack([(pixels >> s).astype(np.uint8) for s in self.fmt[4:7].tolist()], axis=2)
 
 
 class ApproxCompiled(Approx):

@@ -39,5 +39,6 @@ def _warm_up():
     flags = np.ones(1, np.bool_)
     raster.draw_polys(pix, xs, ys, np.array([0, 4], np.int64), np.array([1], np.uint32), flags, flags,
                       np.array([0, 0, 1000, 800], np.int64), 0, 800, fmt)
-    raster.shrink_y(np.zeros((800, 96), np.uint32), np.empty((96, 96), np.uint32))
+    rows = np.zeros((800, 96), np.uint32)
+    raster.shrink_y_rgb(rows[:700], rows[700:], True, np.empty((96, 96, 3), np.uint8), fmt[4:7].copy())
     frame.resize_wrapped(np.zeros((96, 96, 3), np.uint8)[:84], np.arange(256, dtype=np.uint8))

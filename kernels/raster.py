@@ -4,8 +4,9 @@ Bit-identical (on 32-bit surfaces, opaque colours) to:
 - pygame.gfxdraw.filled_polygon -> SDL_gfx filledPolygonRGBA / filledPolygonColorMT + hlineColor
 - pygame.gfxdraw.aapolygon      -> SDL_gfx aapolygonRGBA / aapolygonColor + _aalineColor(draw_endpoint=0)
   (+ _clipLine, vlineColor, hlineColor, pixelColorNolock, pixelColorWeightNolock, _putPixelAlpha)
-- pygame.transform.smoothscale's vertical shrink pass, SSE2 backend (filter_shrink_Y_SSE2). The
-  horizontal pass stays pygame's: a numba one was exact but 3x slower than SSE2.
+- pygame.transform.smoothscale's vertical shrink pass, SSE2 backend (filter_shrink_Y_SSE2), on
+  the R, G, B bytes only and written as RGB. The horizontal pass stays pygame's: a numba one was
+  exact but 3x slower than SSE2.
 
 Pixel arrays are uint32 (H, W) views of the surface memory, indexed [y, x]
 (`pygame.surfarray.pixels2d(surface).T`); colours are mapped pixel values. This is an independent
@@ -451,36 +452,51 @@ def _packus(v):
     return 255 if v > 255 else v
 
 
+@njit(cache=True, inline="always")
+def _lanes(p, shifts):
+    """The 3 bytes of pixel p at `shifts` as 21-bit lanes of one int64: sums of up to 8,224 rows
+    stay within their lane, so one addition accumulates all three channels."""
+    return (((p >> shifts[0]) & 255) | (((p >> shifts[1]) & 255) << 21) | (((p >> shifts[2]) & 255) << 42))
+
+
 @njit(cache=True)
-def shrink_y(src, dst):
-    """filter_shrink_Y_SSE2: src uint32 (sh, w) -> dst uint32 (dh, w), dh < sh."""
-    sh, w = src.shape
-    dh = dst.shape[0]
+def shrink_y_rgb(top, bottom, flip_top, out, shifts):
+    """filter_shrink_Y_SSE2 on the rows of `top` (bottom row first if flip_top) followed by the
+    rows of `bottom` (uint32, same width), for the 3 bytes at `shifts` (R, G, B): out (dh, w, 3)
+    uint8 gets those bytes of the shrunk pixels. The fourth byte's lane is never read, and each
+    byte's arithmetic is independent of the others', so this equals the full pass's bytes."""
+    nt = top.shape[0]
+    sh = nt + bottom.shape[0]
+    w = top.shape[1]
+    dh = out.shape[0]
+    s = (np.int64(shifts[0]), np.int64(shifts[1]), np.int64(shifts[2]))
     yspace = 0x4000 * sh // dh
     yrecip = (0x40000000 // yspace) & 0xFFFF
-    acc = np.zeros((w, 4), np.int64)
+    acc = np.zeros(w, np.int64)
     yc = yspace
     dy = 0
     for y in range(sh):
-        srow = src[y]
+        if y < nt:
+            srow = top[nt - 1 - y] if flip_top else top[y]
+        else:
+            srow = bottom[y - nt]
         if yc > 0x4000:
             for x in range(w):
-                p = np.int64(srow[x])
-                for c in range(4):
-                    acc[x, c] = (acc[x, c] + ((p >> (8 * c)) & 255)) & 0xFFFF
+                acc[x] += _lanes(np.int64(srow[x]), s)
             yc -= 0x4000
         else:
             yf = 0x4000 - yc
             write = dy < dh
             for x in range(w):
                 p = np.int64(srow[x])
-                v = 0
-                for c in range(4):
-                    b = ((p >> (8 * c)) & 255) << 2
-                    r = _packus(_mulhi(_mulhi(b, yc) + acc[x, c], yrecip))
-                    acc[x, c] = _mulhi(b, yf)
-                    v |= r << (8 * c)
-                if write:
-                    dst[dy, x] = v
+                a = acc[x]
+                nxt = 0
+                for c in range(3):
+                    b = ((p >> s[c]) & 255) << 2
+                    r = _packus(_mulhi(_mulhi(b, yc) + ((a >> (21 * c)) & 0xFFFF), yrecip))
+                    nxt |= _mulhi(b, yf) << (21 * c)
+                    if write:
+                        out[dy, x, c] = r
+                acc[x] = nxt
             dy += 1
             yc = yspace - yf

@@ -89,17 +89,20 @@ def test_draw_polys_writes_only_the_rows_asked_for(raster):
 
 
 @pytest.mark.parametrize("shape", [(800, 96), (700, 96), (300, 5), (97, 13)])
-def test_shrink_y_is_smoothscales_vertical_pass(raster, shape):
-    """smoothscale to the same width runs only its vertical pass; all four bytes compared."""
+def test_shrink_y_rgb_is_smoothscales_vertical_pass(raster, shape):
+    """smoothscale to the same width runs only its vertical pass: its R, G, B bytes, from rows
+    split at `cut` between the two sources, the first read flipped or not."""
     rng = np.random.default_rng(shape[0])
-    for out_h in (96, 1, shape[0] - 1):
+    for out_h, cut, flip in ((96, shape[0] // 2, True), (1, 1, False), (shape[0] - 1, shape[0] - 3, True)):
         surface = pygame.Surface(shape[::-1])
         src = renderer.pixel_view(surface)
         src[:] = rng.integers(0, 2**32, shape, dtype=np.uint32)
-        ours = np.empty((out_h, shape[1]), np.uint32)
-        raster.shrink_y(np.ascontiguousarray(src), ours)
+        top = np.ascontiguousarray(src[:cut][::-1] if flip else src[:cut])
+        ours = np.empty((out_h, shape[1], 3), np.uint8)
+        raster.shrink_y_rgb(top, np.ascontiguousarray(src[cut:]), flip, ours, renderer.surface_format(surface)[4:7].copy())
         del src
-        assert np.array_equal(ours, renderer.pixel_view(pygame.transform.smoothscale(surface, (shape[1], out_h))))
+        expected = pygame.surfarray.pixels3d(pygame.transform.smoothscale(surface, (shape[1], out_h))).transpose(1, 0, 2)
+        assert np.array_equal(ours, expected)
 
 
 def test_without_numba_the_env_runs_on_pygame_with_one_line():
