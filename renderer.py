@@ -137,10 +137,11 @@ def draw_car(car, surface, zoom, trans, angle, scale=1.0):
 
 
 class Track:
-    """Grass then road/kerb quads of the env's current track, rebuilt when road_poly changes (reset)."""
+    """Grass then road/kerb quads of the env's current track, rebuilt when road_poly changes (reset).
+    `cull`: kernels.cull to transform and cull the quads in one compiled loop (the same result)."""
 
-    def __init__(self):
-        self.road_poly, self.size = None, -1
+    def __init__(self, cull=None):
+        self.road_poly, self.size, self.cull = None, -1, cull
 
     def update(self, env):
         if env.road_poly is not self.road_poly or len(env.road_poly) != self.size:
@@ -148,24 +149,34 @@ class Track:
             road = np.array([poly for poly, _ in env.road_poly], dtype=np.float64).reshape(-1, 4, 2)
             self.x, self.y = np.ascontiguousarray(np.concatenate([GRASS, road]).transpose(2, 1, 0))  # (4, quads)
             self.colors = [color for _, color in env.road_poly]  # tiles' arrays change colour in place
+            self.out = np.empty((2, self.x.shape[1], 4)), np.empty(self.x.shape[1], np.int64)
 
     def visible_arrays(self, env, angle, zoom, trans, top=0, scale=1.0):
         """Screen vertices x, y (drawn, 4) of each quad that passes CarRacing's own culling test
         and can touch screen rows `top`..H-1, in the original's draw order; how many of them
         (the first) are grass; and the road quads' colours (k, 3) as the int lists the original
-        hands to gfxdraw (int() truncates toward zero, as astype does)."""
+        hands to gfxdraw (int() truncates toward zero, as astype does). With `cull`, x and y are
+        views of a buffer that the next call overwrites."""
         self.update(env)
-        x, y = transform(self.x, self.y, angle, zoom, trans)
         m = cr.MAX_SHAPE_DIM
-        culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=0)
-        # Also skip quads that cannot touch a pixel of rows `top`..H-1 (gfxdraw truncates to
-        # ints and its lines touch at most one pixel beyond; 2 px of margin): they change nothing.
-        touch = ((x.max(axis=0) >= -2) & (x.min(axis=0) <= W + 2)
-                 & (y.max(axis=0) >= top - 3) & (y.min(axis=0) <= H + 2))
-        drawn = np.flatnonzero(culled & touch)
-        qx, qy = x[:, drawn].T, y[:, drawn].T
-        if scale != 1.0:
-            qx, qy = qx * scale, qy * scale
+        # Besides CarRacing's test (a vertex within m of the screen), skip quads that cannot touch
+        # a pixel of rows `top`..H-1 (gfxdraw truncates to ints and its lines touch at most one
+        # pixel beyond; 2 px of margin): they change nothing.
+        if self.cull is not None:
+            (qx, qy), drawn = self.out
+            c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
+            k = self.cull.visible_quads(self.x, self.y, c, s, zoom, trans[0], trans[1], (-m, W + m, H + m),
+                                        (-2.0, W + 2.0, top - 3.0, H + 2.0), scale, qx, qy, drawn)
+            qx, qy, drawn = qx[:k], qy[:k], drawn[:k]
+        else:
+            x, y = transform(self.x, self.y, angle, zoom, trans)
+            culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=0)
+            touch = ((x.max(axis=0) >= -2) & (x.min(axis=0) <= W + 2)
+                     & (y.max(axis=0) >= top - 3) & (y.min(axis=0) <= H + 2))
+            drawn = np.flatnonzero(culled & touch)
+            qx, qy = x[:, drawn].T, y[:, drawn].T
+            if scale != 1.0:
+                qx, qy = qx * scale, qy * scale
         grass = int(np.searchsorted(drawn, len(GRASS)))
         road = np.array([self.colors[i] for i in (drawn[grass:] - len(GRASS)).tolist()], dtype=np.float64)
         return qx, qy, grass, road.reshape(-1, 3).astype(np.int64)
@@ -402,8 +413,8 @@ class FastCompiled(Fast):
 
     def __init__(self):
         super().__init__()
-        from kernels import raster
-        self.raster = raster
+        from kernels import cull, raster
+        self.raster, self.track = raster, Track(cull)
         if not self._SCRATCH:
             self._SCRATCH.update(canvas=self.canvas, hud=self.hud, narrow=self.narrow, hud_narrow=self.hud_narrow,
                                  pix=pixel_view(self.canvas))  # kept: the canvas is never blitted onto
@@ -456,8 +467,8 @@ class ApproxCompiled(Approx):
 
     def __init__(self, scale):
         super().__init__(scale)
-        from kernels import raster
-        self.raster = raster
+        from kernels import cull, raster
+        self.raster, self.track = raster, Track(cull)
         self.fmt, self.colors = surface_format(self.canvas), ColorMap(self.canvas)
         self.clip = np.array([0, 0, *self.canvas.get_size()], np.int64)
         self.black = self.canvas.map_rgb((0, 0, 0)) & 0xFFFFFFFF

@@ -1,4 +1,5 @@
-"""Compiled (numba) pixel kernels: the exact renderer's polygons and vertical shrink (raster.py)
+"""Compiled (numba) pixel kernels: the exact renderer's polygons and vertical shrink (raster.py), its
+quads' transform and culling (cull.py)
 and the observation's resize (frame.py). They write the same bytes as the pygame and Pillow
 calls they replace, in less CPU time (README, Speed).
 
@@ -31,7 +32,7 @@ def load():
 
 def _warm_up():
     """Call each kernel once with the argument types the callers pass (one compiled version each)."""
-    from kernels import frame, raster
+    from kernels import cull, frame, raster
     pix = np.zeros((800, 1000), np.uint32)
     fmt = np.array([0xFF0000, 0xFF00, 0xFF, 0, 16, 8, 0, 0], np.int64)
     xs = np.array([0.0, 10.5, 10.5, 0.0])
@@ -41,4 +42,7 @@ def _warm_up():
                       np.array([0, 0, 1000, 800], np.int64), 0, 800, fmt)
     rows = np.zeros((800, 96), np.uint32)
     raster.shrink_y_rgb(rows[:700], rows[700:], True, np.empty((96, 96, 3), np.uint8), fmt[4:7].copy())
+    quads = np.zeros((4, 2))
+    cull.visible_quads(quads, quads, 1.0, 0.0, 2.7, 500.0, 200.0, (-1.0, 2.0, 2.0), (-2.0, 1002.0, 97.0, 802.0), 1.0,
+                       np.empty((2, 4)), np.empty((2, 4)), np.empty(2, np.int64))
     frame.resize_wrapped(np.zeros((96, 96, 3), np.uint8)[:84], np.arange(256, dtype=np.uint8))

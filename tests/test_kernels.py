@@ -105,6 +105,31 @@ def test_shrink_y_rgb_is_smoothscales_vertical_pass(raster, shape):
         assert np.array_equal(ours, expected)
 
 
+def test_visible_quads_keeps_the_numpy_culls_quads_and_coordinates():
+    """Track.visible_arrays with kernels.cull against its numpy pass, for camera poses from the
+    start zoom to far zoomed in, on and off the track, at scale 1 and approx's 0.25."""
+    assert kernels.load()
+    from kernels import cull
+    import env as env_module
+    e = env_module.make_env(seed=3, compiled=False)
+    e.reset()
+    car = e.unwrapped
+    rng = np.random.default_rng(0)
+    plain, compiled = renderer.Track(), renderer.Track(cull)
+    kept = 0
+    for _ in range(200):
+        angle = rng.uniform(-7, 7)
+        zoom = rng.choice([0.1 * 6, 2.7 * 6, rng.uniform(0.5, 30)])
+        trans = tuple(rng.uniform(-3000, 3000, 2))
+        for top, scale in ((100, 1.0), (100, 0.25), (0, 1.0)):
+            expected = plain.visible_arrays(car, angle, zoom, trans, top, scale)
+            ours = compiled.visible_arrays(car, angle, zoom, trans, top, scale)
+            for a, b in zip(expected, ours):
+                assert np.array_equal(a, b)
+            kept += expected[2] + len(expected[3])
+    assert kept > 1000  # the poses do keep quads
+
+
 def test_without_numba_the_env_runs_on_pygame_with_one_line():
     code = ("import sys; sys.modules['numba'] = None\n"
             "import env\n"
