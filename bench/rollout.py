@@ -15,7 +15,8 @@
    Issue 18's goals: batched compiled / today's batched path >= 2.5x, and / one-env Gymnasium >= 8x.
    All runs drive --episodes episodes of the same controllers on the same tracks, capped at --steps.
 3. Where the batched path's CPU time goes, pygame's drawing and compiled (instrumented runs):
-   env physics, render, _process_frame, VAE encode, LSTM step, controller, the rest (Python).
+   env physics, render, _process_frame, VAE encode, LSTM step, controller, the rest (Python);
+   and the compiled render's own parts (polygons, shrinks, car, indicators, culling, the rest).
 4. One CMA-ES generation at the paper's population (64 solutions x 16 episodes, 1000 steps each:
    1,024,000 env steps; an evaluation generation adds 1024 episodes) projected from the CPU
    rates of 2 for this machine's cores and for 16 and 64 cores (one core per worker process,
@@ -42,12 +43,15 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import numpy as np  # noqa: E402
+import pygame  # noqa: E402
 import torch  # noqa: E402
 
 import env as env_module  # noqa: E402
+import renderer  # noqa: E402
 from agent import controller, rollout  # noqa: E402
 from config import EnvConfig, ModelConfig  # noqa: E402
 from env import env_from_config, make_env  # noqa: E402
+from kernels import raster  # noqa: E402
 from model import Model, simulate  # noqa: E402
 from plumbing.torch_setup import set_torch_for_acting  # noqa: E402
 from rnn.rnn import MDNRNN, hps_sample  # noqa: E402
@@ -183,6 +187,33 @@ def profile(model, sols, steps, k):
     return n, cpu, parts
 
 
+def render_parts(model, sols, steps, k):
+    """CPU seconds of the compiled renderer's parts in the batched path (instrumented), by
+    wrapping the calls FastCompiled makes; what is left is the canvas fill, the colours, Python."""
+    clock = Clock()
+    envs = [env_from_config(model.env_cfg) for _ in range(k)]
+    for e in envs:
+        r = e.renderer
+        r.state_pixels = clock.wrap("render", r.state_pixels)
+        r.track.visible_arrays = clock.wrap("culling (kernels.cull)", r.track.visible_arrays)
+        r._hud = clock.wrap("indicators and text (env's own code)", r._hud)
+    patches = [(raster, "draw_polys", "polygons (kernels.raster.draw_polys)"),
+               (pygame.transform, "smoothscale", "horizontal shrinks, scene and indicators (pygame)"),
+               (renderer, "draw_car", "car (pygame draw.polygon, Python)"),
+               (raster, "shrink_y_rgb", "vertical shrink to RGB (kernels.raster)")]
+    originals = [getattr(module, name) for module, name, _ in patches]
+    for (module, name, label), fn in zip(patches, originals):
+        setattr(module, name, clock.wrap(label, fn))
+    try:
+        n, _, _ = batched(model, sols, steps, k, envs)
+    finally:
+        for (module, name, _), fn in zip(patches, originals):
+            setattr(module, name, fn)
+    parts = {label: seconds for label, seconds in clock.cpu.items() if label != "render"}
+    parts["the rest (canvas fill, colours, Python)"] = clock.cpu["render"] - sum(parts.values())
+    return n, clock.cpu["render"], parts
+
+
 def sweep(model, ks, steps):
     """Issue 18's V question: the lockstep path's rate for each K (one thread, as train.py's
     workers), and one process with 2 threads (the other way to use 2 cores) at the largest K."""
@@ -263,6 +294,11 @@ def main():
                   f"{1e3 * cpu / n:.2f} ms/step in all)")
             for part, seconds in parts.items():
                 print(f"   {part:<48} {1e3 * seconds / n:6.3f} ms  {100 * seconds / cpu:5.1f}%")
+        n, cpu, parts = render_parts(models["fast, compiled"], sols, args.steps, k)
+        print(f"\n3b. the compiled render's parts (K={k}), CPU ms per env step (instrumented run, "
+              f"{1e3 * cpu / n:.2f} ms/step of render)")
+        for part, seconds in parts.items():
+            print(f"   {part:<52} {1e3 * seconds / n:6.3f} ms  {100 * seconds / cpu:5.1f}%", flush=True)
 
         print(f"\n4. one CMA-ES generation at paper scale (64 x 16 episodes x 1000 steps = {PAPER_STEPS:,} env steps), "
               "projected from the CPU rates above (1 worker per core)")
