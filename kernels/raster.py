@@ -84,7 +84,7 @@ def _mapped(color, a, fmt):
     return (color & ~fmt[3] & M32) | ((a << fmt[7]) & fmt[3])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hline(pix, x1, x2, y, color, cx0, cy0, cx1, cy1):
     """hlineColor, opaque colour: inclusive span, endpoints swapped if needed, clipped."""
     if x1 > x2:
@@ -235,20 +235,7 @@ def _filled_polygon(pix, vx, vy, n, color, cx0, cy0, cx1, cy1, ints, tmp):
             xa = (xa >> 16) + ((xa & 32768) >> 15)
             xb = _i32(ints[i + 1] - 1)
             xb = (xb >> 16) + ((xb & 32768) >> 15)
-            # hlineColor(xa, xb, y), written out
-            x1 = _s16(xa)
-            x2 = _s16(xb)
-            if x1 > x2:
-                x1, x2 = x2, x1
-            if x2 < cx0 or x1 > cx1:
-                continue
-            if x1 < cx0:
-                x1 = cx0
-            if x2 > cx1:
-                x2 = cx1
-            row = pix[y]
-            for x in range(x1, x2 + 1):
-                row[x] = color
+            _hline(pix, _s16(xa), _s16(xb), y, color, cx0, cy0, cx1, cy1)
 
 
 # ---------------------------------------------------------------------------------------------
