@@ -91,14 +91,16 @@ def camera(env):
     return angle, zoom, (W / 2 + trans[0], H / 4 + trans[1])
 
 
-def transform(x, y, angle, zoom, trans):
-    """Screen coordinates of world points (x, y), bit-identical to Vector2.rotate_rad + zoom + trans.
+def rotation(angle):
+    """pygame's own (cos, sin) of `angle`. pygame rotates (x, y) to (c*x - s*y, s*x + c*y) with
+    separately rounded products (and exact quarter turns special-cased); rotating (1, 0) yields
+    its (c, s), including those special cases, so the same products give the same doubles."""
+    return pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
 
-    pygame rotates (x, y) to (c*x - s*y, s*x + c*y) with separately rounded products (and
-    exact quarter turns special-cased); rotating (1, 0) yields pygame's own (c, s), including
-    those special cases, so the same products here give the same doubles.
-    """
-    c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
+
+def transform(x, y, angle, zoom, trans):
+    """Screen coordinates of world points (x, y), bit-identical to Vector2.rotate_rad + zoom + trans."""
+    c, s = rotation(angle)
     return (c * x - s * y) * zoom + trans[0], (s * x + c * y) * zoom + trans[1]
 
 
@@ -106,7 +108,7 @@ def draw_car(car, surface, zoom, trans, angle, scale=1.0):
     """Car.draw without particles (as for state pixels), with the same doubles: Box2D's own
     transform of each vertex, then pygame's rotation as plain float arithmetic, not a Vector2
     per vertex. `scale` multiplies the screen coordinates (for Approx)."""
-    c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
+    c, s = rotation(angle)
     tx, ty = trans
 
     def draw(points, color):
@@ -164,7 +166,7 @@ class Track:
         # pixel beyond; 2 px of margin): they change nothing.
         if self.cull is not None:
             (qx, qy), drawn = self.out
-            c, s = pygame.math.Vector2(1.0, 0.0).rotate_rad(angle)
+            c, s = rotation(angle)
             k = self.cull.visible_quads(self.x, self.y, c, s, zoom, trans[0], trans[1], (-m, W + m, H + m),
                                         (-2.0, W + 2.0, top - 3.0, H + 2.0), scale, qx, qy, drawn)
             qx, qy, drawn = qx[:k], qy[:k], drawn[:k]

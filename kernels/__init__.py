@@ -1,7 +1,6 @@
-"""Compiled (numba) pixel kernels: the exact renderer's polygons and vertical shrink (raster.py), its
-quads' transform and culling (cull.py)
-and the observation's resize (frame.py). They write the same bytes as the pygame and Pillow
-calls they replace, in less CPU time (README, Speed).
+"""Compiled (numba) kernels: the exact renderer's polygons and vertical shrink (raster.py), its
+quads' transform and culling (cull.py), and the observation's resize (frame.py). They give the
+same bytes as the pygame, numpy and Pillow code they replace, in less CPU time (README, Speed).
 
 numba compiles on first use and keeps the machine code in its on-disk cache (`__pycache__`
 here): the first compile takes ~20-60 s, later processes load it in ~1 s, plus ~1.7 s to import

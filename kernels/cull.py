@@ -1,7 +1,7 @@
 """numba version of renderer.Track.visible_arrays' vertex pass: every track quad transformed to
-the screen (pygame's rotation, the zoom and the translation, in the same double operations as
-renderer.transform) and culled, in one loop instead of ~25 numpy passes over all ~1,000 quads.
-The same quads and coordinates as the numpy version (tests/test_renderer.py)."""
+the screen (renderer.rotation's c and s, the zoom and the translation, in the same double
+operations as renderer.transform) and culled, in one loop instead of ~25 numpy passes over all
+~1,000 quads. The same quads and coordinates as the numpy version (tests/test_kernels.py)."""
 import numpy as np
 from numba import njit
 
