@@ -160,22 +160,24 @@ class Track:
         hands to gfxdraw (int() truncates toward zero, as astype does). With `cull`, x and y are
         views of a buffer that the next call overwrites."""
         self.update(env)
+        # CarRacing's test: a vertex within MAX_SHAPE_DIM of the screen (lo, x_hi, y_hi). Also skip
+        # quads that cannot touch a pixel of rows `top`..H-1 (gfxdraw truncates to ints and its
+        # lines touch at most one pixel beyond; 2 px of margin): they change nothing.
         m = cr.MAX_SHAPE_DIM
-        # Besides CarRacing's test (a vertex within m of the screen), skip quads that cannot touch
-        # a pixel of rows `top`..H-1 (gfxdraw truncates to ints and its lines touch at most one
-        # pixel beyond; 2 px of margin): they change nothing.
+        lo, x_hi, y_hi = keep = (-m, W + m, H + m)
+        left, right, top_y, bottom = touch = (-2.0, W + 2.0, top - 3.0, H + 2.0)
         if self.cull is not None:
             (qx, qy), drawn = self.out
             c, s = rotation(angle)
-            k = self.cull.visible_quads(self.x, self.y, c, s, zoom, trans[0], trans[1], (-m, W + m, H + m),
-                                        (-2.0, W + 2.0, top - 3.0, H + 2.0), scale, qx, qy, drawn)
+            k = self.cull.visible_quads(self.x, self.y, c, s, zoom, trans[0], trans[1], keep, touch, scale,
+                                        qx, qy, drawn)
             qx, qy, drawn = qx[:k], qy[:k], drawn[:k]
         else:
             x, y = transform(self.x, self.y, angle, zoom, trans)
-            culled = ((-m <= x) & (x <= W + m) & (-m <= y) & (y <= H + m)).any(axis=0)
-            touch = ((x.max(axis=0) >= -2) & (x.min(axis=0) <= W + 2)
-                     & (y.max(axis=0) >= top - 3) & (y.min(axis=0) <= H + 2))
-            drawn = np.flatnonzero(culled & touch)
+            inside = ((lo <= x) & (x <= x_hi) & (lo <= y) & (y <= y_hi)).any(axis=0)
+            reach = ((x.max(axis=0) >= left) & (x.min(axis=0) <= right)
+                     & (y.max(axis=0) >= top_y) & (y.min(axis=0) <= bottom))
+            drawn = np.flatnonzero(inside & reach)
             qx, qy = x[:, drawn].T, y[:, drawn].T
             if scale != 1.0:
                 qx, qy = qx * scale, qy * scale
@@ -404,8 +406,8 @@ class FastCompiled(Fast):
     """Fast with the scene's polygons drawn by kernels.raster.draw_polys (gfxdraw's aapolygon then
     filled_polygon, bit for bit) into a view of the canvas, and smoothscale's vertical pass by
     kernels.raster.shrink_y_rgb, which reads the scene rows flipped and writes the RGB frame (its
-    horizontal pass stays pygame's SSE2 code). The car
-    and the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py).
+    horizontal pass stays pygame's SSE2 code); the quads are culled by kernels.cull. The car and
+    the indicators are still drawn by pygame. The same bytes as Fast (tests/test_renderer.py).
 
     Each frame redraws every canvas row and HUD row it reads, so all the FastCompiled of a process
     draw on one set of surfaces (`_SCRATCH`): K envs of the batched path then stream one canvas

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 from pygame import gfxdraw
 
+import env as env_module
 import kernels
 import renderer
 
@@ -105,12 +106,10 @@ def test_shrink_y_rgb_is_smoothscales_vertical_pass(raster, shape):
         assert np.array_equal(ours, expected)
 
 
-def test_visible_quads_keeps_the_numpy_culls_quads_and_coordinates():
+def test_visible_quads_keeps_the_numpy_culls_quads_and_coordinates(raster):
     """Track.visible_arrays with kernels.cull against its numpy pass, for camera poses from the
     start zoom to far zoomed in, on and off the track, at scale 1 and approx's 0.25."""
-    assert kernels.load()
-    from kernels import cull
-    import env as env_module
+    from kernels import cull  # loaded with raster (the fixture)
     e = env_module.make_env(seed=3, compiled=False)
     e.reset()
     car = e.unwrapped
