@@ -31,7 +31,7 @@ from files import atomic
 from files.media import GifWriter
 from files.tfjson import load_initial_z
 from model import make_model
-from plumbing.cli import UserError, run
+from plumbing.cli import checked_seed, run
 from plumbing.torch_setup import set_torch_for_acting
 
 
@@ -81,8 +81,7 @@ def main():
     the_seed = args.seed_option if args.seed_option is not None else args.seed
     if the_seed is None:
         the_seed = int(np.random.randint(10000))
-    if the_seed < 0:
-        raise UserError(f"seed {the_seed}: must be >= 0")
+    checked_seed(the_seed)
     print("seed", the_seed)
     random.seed(the_seed)
     np.random.seed(the_seed)

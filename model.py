@@ -29,7 +29,7 @@ from config import EnvConfig, EvalConfig, ModelConfig
 from env import env_from_config, has_display
 from files import atomic, tfjson
 from files.media import GifWriter
-from plumbing.cli import UserError, run
+from plumbing.cli import UserError, checked_seed, run
 from plumbing.torch_setup import set_torch_for_acting
 from rnn.rnn import (
     MDNRNN,
@@ -244,9 +244,7 @@ def main():
     num_episode = 1 if render_mode and "num_episode" not in vars(args) else eval_cfg.num_episode
     set_torch_for_acting(1 if render_mode else cfg.envs_per_worker)
 
-    the_seed = args.seed if args.seed is not None else int(np.random.randint(10000))
-    if the_seed < 0:
-        raise UserError(f"seed {the_seed}: must be >= 0")
+    the_seed = checked_seed(args.seed if args.seed is not None else int(np.random.randint(10000)))
     if args.params:
         print("filename", args.params)
     model = seeded_agent(args.params, the_seed, cfg, env_cfg)

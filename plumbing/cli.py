@@ -12,6 +12,14 @@ class UserError(Exception):
     """A mistake in the user's input or files; the message names the file and the problem."""
 
 
+def checked_seed(seed):
+    """A seed given on the command line (`model.py norender <params> <seed>` and its kin): `seed`
+    itself, or a UserError when it is negative (np.random.seed refuses those with a traceback)."""
+    if seed < 0:
+        raise UserError(f"seed {seed}: must be >= 0")
+    return seed
+
+
 def run(main):
     """Call `main()`; turn a UserError into `<script>: error: <message>` and exit status 2."""
     try:

@@ -29,7 +29,7 @@ import config
 from config import EnvConfig, EvalConfig, ModelConfig
 from files import atomic
 from model import seeded_agent, simulate
-from plumbing.cli import UserError, run
+from plumbing.cli import checked_seed, run
 from plumbing.torch_setup import set_torch_for_acting
 
 TURN_TILES = 10  # the window of the sharpest turn
@@ -93,15 +93,14 @@ def main():
     p.add_argument("--out", default="points.json", help="the JSON written (default: points.json)")
     args = p.parse_args()
     cfg, eval_cfg, env_cfg = config.from_args(args, ModelConfig, EvalConfig, EnvConfig)
-    if args.seed < 0:
-        raise UserError(f"seed {args.seed}: must be >= 0")
+    seed = checked_seed(args.seed)
     atomic.check_writable(os.path.dirname(args.out) or ".")
     set_torch_for_acting(1)
-    model = seeded_agent(args.params, args.seed, cfg, env_cfg)
-    model.make_env(seed=args.seed)
+    model = seeded_agent(args.params, seed, cfg, env_cfg)
+    model.make_env(seed=seed)
     rows = [episode(model) for _ in range(eval_cfg.num_episode)]
     s = summary(rows)
-    atomic.save_json(args.out, {"params": args.params, "seed": args.seed, "summary": s, "episodes": rows}, indent=1)
+    atomic.save_json(args.out, {"params": args.params, "seed": seed, "summary": s, "episodes": rows}, indent=1)
     print(f"{s['episodes']} episodes, mean score {s['score']:.2f} = 1000 - {1000 - s['score']:.2f} lost:")
     for key, what in (("lost_time", "time (0.1 a frame)"), ("lost_skipped", "tiles skipped (got past, not touched)"),
                       ("lost_not_reached", "tiles not reached"), ("lost_playfield", "leaving the playfield")):

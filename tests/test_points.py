@@ -49,7 +49,8 @@ def test_sharpest_turn_is_the_largest_change_of_direction_over_the_window():
 
 
 def test_the_parts_add_up_to_the_env_reward_and_its_tile_counter():
-    cfg = ModelConfig(max_episode_length=80, vae_path=str(REPO / "vae" / "vae.json"), rnn_path=str(REPO / "rnn" / "rnn.json"))
+    cfg = ModelConfig(max_episode_length=80, vae_path=str(REPO / "vae" / "vae.json"),
+                      rnn_path=str(REPO / "rnn" / "rnn.json"))
     model = seeded_agent(str(SHIPPED_BEST), 3, cfg, EnvConfig())
     model.make_env(seed=3)
     row = points.episode(model)
