@@ -87,6 +87,9 @@ class VAEConfig:
                              "V) instead of a fresh initialisation (empty = fresh, as the original); Adam starts "
                              "fresh either way")
     seed: int = arg(0, "seed for initialisation, shuffling and the reparameterisation noise", min=0)
+    hflip: bool = arg(False, "mirror a random half of the training frames left-right, drawn afresh each epoch "
+                             "(ctallec's RandomHorizontalFlip: a left corner teaches a right one; the gauges at "
+                             "the bottom are mirrored too); off = the original")
     shuffle_files: int = arg(100, "episodes loaded and shuffled together (~1.2 GB per 100 episodes of 1000 frames); "
                                   "a value >= max_files shuffles all frames at once, as the original (~123 GB)", min=1)
     log_every: int = arg(500, "log the losses (TensorBoard, progress bar) every this-many steps", min=1)

@@ -13,8 +13,9 @@ stream from disk. Each epoch visits the episode files in a fresh random order, i
 `shuffle_files` episodes; a window is loaded whole (the next one loads in the background) and
 its frames are served in a random permutation. A batch of 100 frames thus comes from up to 100
 different episodes of a random window: within a batch this matches full shuffling closely, and
-memory is two windows (~2.5 GB at 100 episodes) whatever the dataset size. The order is a pure
-function of (seed, epoch), which is what makes `--resume` continue exactly where the run stopped.
+memory is two windows (~2.5 GB at 100 episodes) whatever the dataset size. The order (and, with
+--hflip, which frames are mirrored) is a pure function of (seed, epoch), which is what makes
+`--resume` continue exactly where the run stopped.
 """
 import dataclasses
 import io
@@ -65,7 +66,12 @@ def epoch_batches(files, lengths, cfg, epoch, start_batch, pool):
         for j in windows[k]:
             frames[at:at + lengths[j]] = load_episode(files[j])["obs"]
             at += lengths[j]
-        return frames, np.random.default_rng([cfg.seed, epoch, k]).permutation(sizes[k])
+        rng = np.random.default_rng([cfg.seed, epoch, k])
+        perm = rng.permutation(sizes[k])
+        if cfg.hflip:
+            mirrored = rng.random(sizes[k]) < 0.5
+            frames[mirrored] = frames[mirrored, :, ::-1]
+        return frames, perm
 
     batch, served = start_batch, []  # `served`: frames of the batch being assembled
     pending = pool.submit(load, first) if first < len(windows) else None
@@ -204,8 +210,9 @@ def main():
 def run_settings(cfg):
     """What a resumed run must share with the run it continues (num_epoch may grow)."""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in MAY_DIFFER_ON_RESUME}
-    if not cfg.init_from:
-        del settings["init_from"]  # absent when off: older checkpoints still resume
+    for option in ("init_from", "hflip"):
+        if not settings[option]:
+            del settings[option]  # absent when off: older checkpoints still resume
     return settings
 
 

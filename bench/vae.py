@@ -127,7 +127,7 @@ def shuffle_variance(record, epochs=40, batch_size=100):
     n, variance = len(files), {}
     with ThreadPoolExecutor(1) as pool:
         for w in sorted({2, 4, 8, n}):
-            cfg = SimpleNamespace(batch_size=batch_size, shuffle_files=w, seed=1)
+            cfg = SimpleNamespace(batch_size=batch_size, shuffle_files=w, seed=1, hflip=False)
             means = [features(b).mean(0) for e in range(epochs)
                      for b in vae_train.epoch_batches(files, lengths, cfg, e, 0, pool)]
             variance[w] = np.var(means, axis=0)

@@ -58,6 +58,8 @@ def load(path, kind, settings):
 
 
 def _short(value):
+    if value is None:
+        return "unset"  # an option recorded only when on (see run_settings of vae_train.py)
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

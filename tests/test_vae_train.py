@@ -43,7 +43,7 @@ def stream(folder, cfg, epoch, start_batch=0):
 def test_stream_serves_every_frame_once_per_epoch_and_resumes_exactly(tmp_path):
     lengths = [37, 50, 23, 41, 50]
     write_episodes(tmp_path, lengths)
-    cfg = SimpleNamespace(batch_size=10, shuffle_files=2, seed=3)
+    cfg = SimpleNamespace(batch_size=10, shuffle_files=2, seed=3, hflip=False)
     batches = stream(tmp_path, cfg, epoch=0)
     assert len(batches) == sum(lengths) // 10 and all(len(b) == 10 for b in batches)
     tags = [tuple(t) for b in batches for t in b]
@@ -56,10 +56,38 @@ def test_stream_serves_every_frame_once_per_epoch_and_resumes_exactly(tmp_path):
 
 def test_a_window_of_all_files_is_a_full_shuffle(tmp_path):
     write_episodes(tmp_path, [30, 30, 30])
-    cfg = SimpleNamespace(batch_size=9, shuffle_files=3, seed=0)  # the original's behaviour
+    cfg = SimpleNamespace(batch_size=9, shuffle_files=3, seed=0, hflip=False)  # the original's behaviour
     batches = stream(tmp_path, cfg, epoch=0)
     assert len(batches) == 10 and len({tuple(t) for b in batches for t in b}) == 90
     assert all(len(set(b[:, 0])) >= 2 for b in batches)  # every batch mixes episodes
+
+
+def test_hflip_mirrors_a_random_half_in_the_same_order_and_resumes_exactly(tmp_path):
+    """--hflip (off by default): the same frames in the same order, about half of them mirrored
+    left-right (numpy's flip of the width axis), a fresh half each epoch, and a resumed epoch
+    mirrors the same frames."""
+    lengths = [37, 50, 23, 41, 50]
+    write_episodes(tmp_path, lengths)
+    files = episodes.list_episodes(tmp_path, 10000)
+    frames = {(i, t): f for i, path in enumerate(files) for t, f in enumerate(episodes.load_episode(path)["obs"])}
+
+    def served(hflip, epoch, start_batch=0):
+        cfg = SimpleNamespace(batch_size=10, shuffle_files=2, seed=3, hflip=hflip)
+        with ThreadPoolExecutor(1) as pool:
+            return np.concatenate(list(vae_train.epoch_batches(files, [episodes.episode_length(f) for f in files], cfg,
+                                                               epoch, start_batch, pool)))
+
+    for epoch in (0, 1):
+        flipped, plain = served(True, epoch), served(False, epoch)
+        tags = [(int(f[0, 0, 0]), int(f[0, 0, 1])) for f in plain]
+        assert [frames[t].tolist() for t in tags] == plain.tolist()  # off: the frames as recorded
+        mirrored = np.array([not np.array_equal(a, b) for a, b in zip(flipped, plain)])
+        assert all(np.array_equal(a, np.flip(b, axis=1)) for a, b in zip(flipped[mirrored], plain[mirrored]))
+        assert 0.35 < mirrored.mean() < 0.65
+        if epoch == 0:
+            first = mirrored
+    assert not np.array_equal(first, mirrored)  # epoch 1 mirrors other frames
+    assert np.array_equal(served(True, 1, start_batch=7), served(True, 1)[70:])
 
 
 def test_bad_data_gets_one_line_naming_the_file(tmp_path):
@@ -152,3 +180,14 @@ def test_max_steps_stops_inside_an_epoch_and_more_steps_resume_there(whole_run, 
     assert (tmp_path / "tf_vae" / "vae.json").exists()
     run_script("vae_train.py", *TINY, "--max_steps", "18", "--resume", "1", cwd=tmp_path)
     assert (whole_run[0] / "tf_vae" / "vae.json").read_bytes() == (tmp_path / "tf_vae" / "vae.json").read_bytes()
+
+
+def test_hflip_is_kept_by_the_checkpoint(tmp_path):
+    """A run with --hflip resumes only with it: the flag is part of what the checkpoint records."""
+    write_episodes(tmp_path / "record", EPISODES)
+    run_script("vae_train.py", *TINY, "--max_steps", "4", "--hflip", "1", cwd=tmp_path)
+    proc = run_script("vae_train.py", *TINY, "--resume", "1", cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == ("vae_train.py: error: tf_vae/vae_ckpt.pt: written with other "
+                                                    "settings (hflip True there, unset now); resume needs the same ones")
+    run_script("vae_train.py", *TINY, "--max_steps", "6", "--hflip", "1", "--resume", "1", cwd=tmp_path)
