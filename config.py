@@ -292,6 +292,8 @@ class ProbeConfig:
                                 "seed, the random policy one track per seed from here", min=0)
     probe_frames: int = arg(1000, "frames per episode at most", min=1)
     worst: int = arg(8, "worst-reconstructed agent frames in the picture", min=1)
+    probe_vae: str = arg("", "the V to probe (a vae.json); empty = the agent's own (--vae_path). The agent drives "
+                             "with its own V either way, so that two V's are compared on the same frames")
     out: str = arg("vprobe.png", "the picture; its figures go to the same name with .json")
 
 

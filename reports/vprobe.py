@@ -1,6 +1,7 @@
 """The V probe: is V good enough where the agent drives?
 
     python reports/vprobe.py log/carracing.cma.4.16.best.json --config small   # the shipped agent, from the root
+    python reports/vprobe.py log/carracing.cma.4.16.best.json --probe_vae other/vae.json   # another V, same frames
     cd runs/small && python ../../reports/vprobe.py log/carracing.cma.4.16.best.json --config small
 
 V's reconstruction error on the frames the agent itself sees, beside its error on frames of
@@ -34,6 +35,7 @@ from files.media import png_bytes
 from model import make_model
 from plumbing.cli import run
 from plumbing.torch_setup import set_torch_for_acting
+from vae.vae import ConvVAE
 
 ENCODE_BATCH = 500  # frames per V call: bounded memory, a few calls per episode
 APART = 25  # frames between two pictured frames (half a second), so that one bad moment fills one column
@@ -109,11 +111,12 @@ def worst_picture(frames, recon, errors, n, figures):
     return png_bytes(fig)
 
 
-def probe(model, params, cfg, env_cfg):
-    """The probe's figures, and its picture as PNG bytes."""
+def probe(model, params, cfg, env_cfg, vae=None):
+    """The probe's figures, and its picture as PNG bytes, of V `vae` (default: the agent's own)."""
+    vae = model.vae if vae is None else vae
     seen = agent_frames(model, params, cfg, env_cfg)
-    errors, recon = reconstruction_errors(model.vae, seen)
-    data_errors, _ = reconstruction_errors(model.vae, policy_frames(cfg, env_cfg))
+    errors, recon = reconstruction_errors(vae, seen)
+    data_errors, _ = reconstruction_errors(vae, policy_frames(cfg, env_cfg))
     figures = {"agent": stats(errors), "data_policy": stats(data_errors), "probe_seed": cfg.probe_seed,
                "episodes": cfg.probe_episodes}
     figures["ratio"] = figures["agent"]["mean"] / figures["data_policy"]["mean"]
@@ -128,11 +131,13 @@ def main():
     set_torch_for_acting(cfg.probe_episodes)
     model = make_model(cfg=model_cfg, env_cfg=env_cfg)
     model.load_model(args.params)
-    figures, picture = probe(model, model.model_params, cfg, env_cfg)
+    probed = ConvVAE.from_json(cfg.probe_vae, batch_size=1, is_training=False) if cfg.probe_vae else None
+    figures, picture = probe(model, model.model_params, cfg, env_cfg, probed)
     atomic.check_writable(os.path.dirname(cfg.out) or ".")
     atomic.write_bytes(cfg.out, picture)
     figures_path = os.path.splitext(cfg.out)[0] + ".json"
-    atomic.save_json(figures_path, dict(figures, vae_path=model_cfg.vae_path, params=args.params), indent=1)
+    atomic.save_json(figures_path, dict(figures, vae_path=cfg.probe_vae or model_cfg.vae_path, driven_by=dict(
+        vae_path=model_cfg.vae_path, rnn_path=model_cfg.rnn_path), params=args.params), indent=1)
     for name in ("agent", "data_policy"):
         s = figures[name]
         print(f"{name:12s} {s['frames']:5d} frames  error mean {s['mean']:6.1f}  median {s['median']:6.1f}  "

@@ -66,6 +66,25 @@ def test_probe_of_the_shipped_agent_writes_its_figures_and_picture(tmp_path):
     assert "agent / data policy" in proc.stdout
 
 
+def test_probe_vae_scores_another_v_on_the_frames_the_agent_drove_with_its_own(tmp_path):
+    """--probe_vae: the agent drives with its own V, the given V is scored: a copy of the agent's V
+    gives the default probe's figures exactly, a fresh V far worse errors on the same frame counts."""
+    (tmp_path / "copy.json").write_bytes((REPO / "vae" / "vae.json").read_bytes())
+    torch.manual_seed(1)
+    ConvVAE().save_json(tmp_path / "fresh.json")
+    figures = {}
+    for name, extra in (("own", []), ("copy", ["--probe_vae", tmp_path / "copy.json"]),
+                        ("fresh", ["--probe_vae", tmp_path / "fresh.json"])):
+        run_script("reports/vprobe.py", SHIPPED_BEST, "--probe_episodes", 1, "--probe_frames", 30, "--worst", 1,
+                   "--out", tmp_path / f"{name}.png", *extra, cwd=REPO)
+        figures[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    for key in ("agent", "data_policy"):
+        assert figures["copy"][key] == figures["own"][key]
+        assert figures["fresh"][key]["frames"] == 30 and figures["fresh"][key]["mean"] > 2 * figures["own"][key]["mean"]
+    assert figures["fresh"]["vae_path"] == str(tmp_path / "fresh.json")
+    assert figures["fresh"]["driven_by"]["vae_path"] == figures["own"]["vae_path"] == "vae/vae.json"
+
+
 def test_probe_of_a_foreign_file_is_one_line(tmp_path):
     bad = tmp_path / "best.json"
     bad.write_text("[[1, 2, 3], 0]")
