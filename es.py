@@ -63,7 +63,8 @@ class Adam:
 
 class CMAES:
     """CMA-ES through pycma: x0 = 0 (or `x0`), sigma0 = sigma_init, popsize; every other pycma
-    option at its default. pycma minimizes, so it is told `-reward + weight_decay_term`.
+    option at its default except the step-size rule, which is 2.2's (CSA) unless `sigma_adaptation`
+    says tpa. pycma minimizes, so it is told `-reward + weight_decay_term`.
 
     With the pinned pycma 4.5 (the original used 2.2): `result` is a named tuple whose
     indices 0 (xbest), 1 (fbest), 5 (xfavorite = the mean) and 6 (stds) are the ones used, as
@@ -71,8 +72,9 @@ class CMAES:
     sampling.
     """
 
-    def __init__(self, num_params, weight_decay, sigma_init=0.10, popsize=255, x0=None):
+    def __init__(self, num_params, weight_decay, sigma_init=0.10, popsize=255, x0=None, sigma_adaptation="csa"):
         import cma
+        from cma.sigma_adaptation import CMAAdaptSigmaCSA, CMAAdaptSigmaTPA
 
         self.num_params = num_params
         self.sigma_init = sigma_init
@@ -82,7 +84,10 @@ class CMAES:
         # verb_disp 0: no header line, whose time-based seed= suggests an unseeded run (train.py
         # seeds np.random, which pycma samples from, right after this and prints that seed)
         x0 = num_params * [0] if x0 is None else list(x0)
-        self.es = cma.CMAEvolutionStrategy(x0, sigma_init, {"popsize": popsize, "verb_disp": 0})
+        # pycma 2.2 adapted the step size by CSA whatever the dimension; pycma 3+ switches to TPA
+        # from 300 parameters on (867 here), whose step size grows where CSA's shrinks
+        rule = {"csa": CMAAdaptSigmaCSA, "tpa": CMAAdaptSigmaTPA}[sigma_adaptation]
+        self.es = cma.CMAEvolutionStrategy(x0, sigma_init, {"popsize": popsize, "verb_disp": 0, "AdaptSigma": rule})
 
     def rms_stdev(self):
         return np.mean(np.abs(self.es.result[6]))

@@ -194,6 +194,8 @@ def make_es(cfg, num_params, x0=None):
         kwargs["antithetic"] = cfg.antithetic == 1
     if cfg.optimizer == "cma" and x0 is not None:
         kwargs["x0"] = x0
+    if cfg.optimizer == "cma":
+        kwargs["sigma_adaptation"] = cfg.sigma_adaptation
     try:
         es = OPTIMIZERS[cfg.optimizer](num_params, **kwargs)
     except ValueError as e:
@@ -224,6 +226,8 @@ def trunc2(x):
 def run_settings(cfg, model_cfg, env_cfg):
     """The settings a resumed run must share with the run it continues."""
     t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
+    if t["sigma_adaptation"] == "tpa":
+        del t["sigma_adaptation"]  # what runs before the option ran: their checkpoints resume with --sigma_adaptation tpa
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"}}  # same frames either way
 

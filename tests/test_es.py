@@ -1,6 +1,8 @@
 """es.py: each optimizer improves a toy objective; the original's update details (centered ranks,
 Adam with beta1 0.99, CMA's wrong-sign weight decay, the mean as current_param) against
 independent numpy computations; runs repeat from np.random.seed."""
+import json
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,34 @@ def test_pepg_sigma_change_is_clipped_to_20_percent():
 def test_simple_ga_rejects_a_population_without_elites():
     with pytest.raises(ValueError, match="no elite"):
         SimpleGA(8, popsize=4, elite_ratio=0.1)
+
+
+def cma_stds(sigma_adaptation, fitness, generations):
+    """rms_stdev after each of `generations` generations of the original's CMA-ES (867 parameters,
+    population 64, sigma 0.1) told `fitness(solutions)` as rewards."""
+    es = CMAES(867, weight_decay=0.01, sigma_init=0.1, popsize=64, sigma_adaptation=sigma_adaptation)
+    np.random.seed(0)  # after pycma, which seeds np.random from the clock (train.py does the same)
+    stds = []
+    for _ in range(generations):
+        es.tell(fitness(es.ask()))
+        stds.append(es.rms_stdev())
+    return np.array(stds)
+
+
+def test_cma_step_size_follows_the_originals_log(tf_models):
+    """The original ran pycma 2.2, whose step size shrinks by CSA at every dimension; at 867
+    parameters and population 64 its rms_stdev hardly depends on the fitness, so random rewards
+    retrace the original's logged column (0.0983, 0.09681, ...) to within 0.3% (tpa: 15% off)."""
+    logged = np.array([row[6] for row in json.loads((tf_models / "log" / "carracing.cma.16.64.hist.json").read_text())[:15]])
+    rng = np.random.default_rng(1)
+    np.testing.assert_allclose(cma_stds("csa", lambda x: rng.normal(size=len(x)), 15), logged, rtol=3e-3)
+
+
+def test_tpa_grows_the_step_size_where_csa_shrinks_it():
+    """--sigma_adaptation tpa (pycma 3+'s own choice from 300 parameters on): on a reward that
+    rises along one direction TPA widens the search past sigma0, CSA keeps shrinking it."""
+    direction = np.random.default_rng(2).normal(size=867)
+    reward = lambda x: x @ direction  # noqa: E731
+    csa, tpa = cma_stds("csa", reward, 12), cma_stds("tpa", reward, 12)
+    assert np.all(np.diff(csa) < 0) and csa[-1] < 0.095
+    assert tpa[-1] > 0.15
