@@ -192,10 +192,10 @@ def make_es(cfg, num_params, x0=None):
         kwargs["sigma_decay"] = cfg.sigma_decay
     if cfg.optimizer == "openes":
         kwargs["antithetic"] = cfg.antithetic == 1
-    if cfg.optimizer == "cma" and x0 is not None:
-        kwargs["x0"] = x0
     if cfg.optimizer == "cma":
         kwargs["sigma_adaptation"] = cfg.sigma_adaptation
+        if x0 is not None:
+            kwargs["x0"] = x0
     try:
         es = OPTIMIZERS[cfg.optimizer](num_params, **kwargs)
     except ValueError as e:
