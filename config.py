@@ -23,9 +23,18 @@ from dataclasses import dataclass, field
 from plumbing.cli import UserError
 
 
-def arg(default, help, *flags, choices=None, min=None):
-    """A config field: `help` is its one-line meaning; `flags` are extra short options (`-n`)."""
-    return field(default=default, metadata=dict(help=help, flags=flags, choices=choices, min=min))
+def arg(default, help, *flags, choices=None, min=None, before=dataclasses.MISSING):
+    """A config field: `help` is its one-line meaning; `flags` are extra short options (`-n`).
+    An option added after runs were recorded names `before`: what those runs did, which a
+    checkpoint or pipeline.json that lacks the option stands for."""
+    return field(default=default, metadata=dict(help=help, flags=flags, choices=choices, min=min, before=before))
+
+
+def before_options(*classes):
+    """{option: value} of the options of `classes` added after runs were recorded (`arg(before=)`):
+    what a record that lacks one of them ran with."""
+    return {f.name: f.metadata["before"] for cls in classes for f in dataclasses.fields(cls)
+            if f.metadata["before"] is not dataclasses.MISSING}
 
 
 @dataclass
@@ -59,13 +68,13 @@ class ExtractConfig:
     seed: int = arg(0, "base seed: episode i's file name and content depend only on (seed, i)", min=0)
     controller: str = arg("", "also record episodes driven by this controller JSON with the agent's V and M "
                               "(--vae_path, --rnn_path, --exp_mode) instead of the random policy only (empty = the "
-                              "original's random policy)")
+                              "original's random policy)", before="")
     agent_share: float = arg(1.0, "with --controller: the share of episodes the agent drives, spread evenly (episode i "
                                   "is the agent's when floor((i + 1) * share) > floor(i * share)); the others are the "
-                                  "random policy's", min=0.0)
+                                  "random policy's", min=0.0, before=1.0)
     action_noise: float = arg(0.0, "with --controller: standard deviation of N(0, sigma) noise added to each of the "
                                    "agent's actions, clipped to the action space (0 = none; Sha01in's JAX port: 0.05)",
-                              min=0.0)
+                              min=0.0, before=0.0)
 
 
 @dataclass
@@ -78,18 +87,19 @@ class VAEConfig:
     kl_tolerance: float = arg(0.5, "free bits: per-sample KL is floored at kl_tolerance * z_size", min=0.0)
     num_epoch: int = arg(10, "passes over the training frames", min=1)
     max_steps: int = arg(0, "stop after this many steps in all, inside an epoch if need be (0 = num_epoch passes, "
-                            "as the original); fixes V's steps when the data grows (README, the study's row b)", min=0)
+                            "as the original); fixes V's steps when the data grows (README, the study's row b)", min=0,
+                         before=0)
     data_dir: str = arg("record", "folder of episode .npz files to train on")
     max_files: int = arg(10000, "train on the first this-many files of data_dir, sorted by name", min=1)
     model_save_path: str = arg("tf_vae", "folder vae.json (TF format) is written to")
     device: str = arg("auto", "torch device: auto (cuda when present, else cpu), cpu, cuda, cuda:1, ...")
     init_from: str = arg("", "start from these weights (a vae.json in the original's format, e.g. the last round's "
                              "V) instead of a fresh initialisation (empty = fresh, as the original); Adam starts "
-                             "fresh either way")
+                             "fresh either way", before="")
     seed: int = arg(0, "seed for initialisation, shuffling and the reparameterisation noise", min=0)
     hflip: bool = arg(False, "mirror a random half of the training frames left-right, drawn afresh each epoch "
                              "(ctallec's RandomHorizontalFlip: a left corner teaches a right one; the gauges at "
-                             "the bottom are mirrored too); off = the original")
+                             "the bottom are mirrored too); off = the original", before=False)
     shuffle_files: int = arg(100, "episodes loaded and shuffled together (~1.2 GB per 100 episodes of 1000 frames); "
                                   "a value >= max_files shuffles all frames at once, as the original (~123 GB)", min=1)
     log_every: int = arg(500, "log the losses (TensorBoard, progress bar) every this-many steps", min=1)
@@ -165,7 +175,7 @@ class RNNTrainConfig:
                           "processes share the cores", min=0)
     init_from: str = arg("", "start from these weights (an rnn.json in the original's format, e.g. the last round's "
                              "M) instead of a fresh initialisation (empty = fresh, as the original); Adam and the "
-                             "learning-rate schedule start fresh either way")
+                             "learning-rate schedule start fresh either way", before="")
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
     log_every: int = arg(20, "print the cost and log the sequences per second every this-many steps", min=1)
     checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",
@@ -237,16 +247,19 @@ class TrainConfig:
     sigma_adaptation: str = arg("csa", "cma's step-size rule: csa = cumulative step-size adaptation, pycma 2.2's "
                                        "rule that the original ran; tpa = two-point adaptation, which pycma 3+ picks "
                                        "by itself from 300 parameters on and which this repository's runs before the "
-                                       "option existed used (README, the study)", choices=("csa", "tpa"))
+                                       "option existed used (README, the study)", choices=("csa", "tpa"),
+                                before="tpa")
     max_generations: int = arg(0, "stop after this many generations (0 = run until killed, as the original)", min=0)
     init_from: str = arg("", "start the search's mean from this controller JSON (a .best.json or a generation's "
                              ".json) instead of zeros (empty = zeros, as the original); its step size stays "
-                             "--sigma_init; not with ga, whose population has no mean")
+                             "--sigma_init; not with ga, whose population has no mean", before="")
     train_renderer: str = arg("", "renderer of the training episodes only (empty = --renderer, as the original); "
                                   "the evaluations of the mean keep --renderer, so approx trains faster while every "
-                                  "reported score stays exact", choices=("", "fast", "gymnasium", "approx"))
+                                  "reported score stays exact", choices=("", "fast", "gymnasium", "approx"),
+                               before="")
     no_reward_steps: int = arg(0, "end a training episode after this many consecutive steps without a positive "
-                                  "reward (0 = never, as the original); evaluations always run full episodes", min=0)
+                                  "reward (0 = never, as the original); evaluations always run full episodes", min=0,
+                               before=0)
     log_dir: str = arg("log", "folder of the logs <game>.<optimizer>.<num_episode>.<population>.*")
     resume: bool = arg(False, "continue the run of these settings from <log base>.checkpoint.pt (written after every "
                               "generation and evaluation); the logs come out as if the run had never stopped")

@@ -198,9 +198,10 @@ class Pipeline:
         before = 0.0
         if done and all(os.path.exists(self.path(o)) for o in outputs):
             changed = {k: (v, now.get(k)) for k, v in done.get("options", {}).items() if now.get(k) != v}
-            # an option the record lacks is newer than the run, which ran as its preset value does
-            preset = self.options(name, ["--config", self.preset])
-            changed.update({k: (None, v) for k, v in now.items() if k not in done.get("options", {}) and v != preset[k]})
+            # an option the record lacks is newer than the run, which ran as the option's `before` value
+            # says (config.before_options), or else as its preset value does
+            was = {**self.options(name, ["--config", self.preset]), **config.before_options(*STAGES[name][1])}
+            changed.update({k: (was[k], v) for k, v in now.items() if k not in done.get("options", {}) and v != was[k]})
             grown = list(changed) == [EXTENDABLE.get(name)] and changed[EXTENDABLE[name]][1] > changed[EXTENDABLE[name]][0]
             if not changed and name != self.rerun:
                 print(f"== {name}: complete ({done['seconds']:.0f} s), skipped", flush=True)

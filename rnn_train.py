@@ -77,8 +77,8 @@ def random_batch(gen, action, mu, logvar, hps, device):
 
 def run_settings(hps, cfg):
     """What a resumed run must share with the run it continues (num_steps may grow)."""
-    init = {"init_from": cfg.init_from} if cfg.init_from else {}  # absent when off: older checkpoints still resume
-    return dict({k: v for k, v in dataclasses.asdict(hps).items() if k != "num_steps"}, seed=cfg.seed, **init)
+    return dict({k: v for k, v in dataclasses.asdict(hps).items() if k != "num_steps"}, seed=cfg.seed,
+                init_from=cfg.init_from)
 
 
 def main(argv=None):
@@ -101,7 +101,10 @@ def main(argv=None):
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
     ckpt_path = cfg.checkpoint_file()
     settings = run_settings(hps, cfg)
-    start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen)["step"] if cfg.resume else 0
+    start = 0
+    if cfg.resume:
+        before = config.before_options(config.RNNTrainConfig)
+        start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, before, rnn, optimizer, gen)["step"]
 
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
     writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))

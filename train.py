@@ -226,8 +226,6 @@ def trunc2(x):
 def run_settings(cfg, model_cfg, env_cfg):
     """The settings a resumed run must share with the run it continues."""
     t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
-    if t["sigma_adaptation"] == "tpa":
-        del t["sigma_adaptation"]  # what runs before the option ran: their checkpoints resume with --sigma_adaptation tpa
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"}}  # same frames either way
 
@@ -250,7 +248,8 @@ def preflight(cfg, model_cfg, env_cfg):
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
     if cfg.resume:
-        checkpoint.load(base + train_logs.CHECKPOINT_SUFFIX, "train.py", run_settings(cfg, model_cfg, env_cfg))
+        checkpoint.load(base + train_logs.CHECKPOINT_SUFFIX, "train.py", run_settings(cfg, model_cfg, env_cfg),
+                        config.before_options(TrainConfig))
         return
     existing = [base + s for s in (*train_logs.LAYOUTS, train_logs.CHECKPOINT_SUFFIX) if os.path.exists(base + s)]
     if existing:
@@ -275,7 +274,7 @@ class Run:
         self.settings = run_settings(cfg, model_cfg, env_cfg)
         self.tb = None
         if cfg.resume:
-            saved = checkpoint.load(self.checkpoint_path, "train.py", self.settings)
+            saved = checkpoint.load(self.checkpoint_path, "train.py", self.settings, config.before_options(TrainConfig))
             self.es = checkpoint.load_strategy(saved.pop("es"), self.checkpoint_path)
             checkpoint.set_np_random_state(saved.pop("np_random"))
             self.state = {k: saved[k] for k in STATE_KEYS}

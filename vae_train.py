@@ -165,7 +165,8 @@ def main():
     settings = dict(run_settings(cfg), files=[os.path.basename(f) for f in files], lengths=lengths)
     at = dict(epoch=0, batch=0, step=0)  # where training stands: what a checkpoint records
     if cfg.resume:
-        at = checkpoint.restore_training(ckpt_path, "vae_train.py", settings, vae, optimizer, noise)
+        before = config.before_options(config.VAEConfig)
+        at = checkpoint.restore_training(ckpt_path, "vae_train.py", settings, before, vae, optimizer, noise)
         print(f"resuming at epoch {at['epoch'] + 1}, batch {at['batch']}, step {at['step']}")
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.log_dir)
@@ -209,11 +210,7 @@ def main():
 
 def run_settings(cfg):
     """What a resumed run must share with the run it continues (num_epoch may grow)."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in MAY_DIFFER_ON_RESUME}
-    for option in ("init_from", "hflip"):
-        if not settings[option]:
-            del settings[option]  # absent when off: older checkpoints still resume
-    return settings
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in MAY_DIFFER_ON_RESUME}
 
 
 if __name__ == "__main__":

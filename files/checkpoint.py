@@ -30,9 +30,11 @@ def save(path, kind, settings, **state):
     atomic.save_torch(path, dict(kind=kind, settings=settings, **state))
 
 
-def load(path, kind, settings):
+def load(path, kind, settings, before=None):
     """The state saved by `save(path, kind, ...)`, or a one-line UserError: no file, a damaged or
-    foreign file, or `settings` that differ from those it was written with."""
+    foreign file, or `settings` that differ from those it was written with. `before` holds the
+    values of settings added since checkpoints were first written (config.before_options), which
+    a checkpoint that lacks them ran with."""
     try:
         with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
             warnings.simplefilter("ignore")
@@ -49,18 +51,21 @@ def load(path, kind, settings):
         raise UserError(f"{path}: not a checkpoint of {kind} ({type(e).__name__}: {reason})") from None
     if not isinstance(state, dict) or state.get("kind") != kind:
         raise UserError(f"{path}: not a checkpoint of {kind}")
-    saved = state.get("settings", {})
-    changed = [k for k in sorted(set(settings) | set(saved)) if saved.get(k) != settings.get(k)]
+    saved = {**{k: v for k, v in (before or {}).items() if k in settings}, **state.get("settings", {})}
+    changed = [k for k in sorted(set(settings) | set(saved)) if saved.get(k, _ABSENT) != settings.get(k, _ABSENT)]
     if changed:
-        was = "; ".join(f"{k} {_short(saved.get(k))} there, {_short(settings.get(k))} now" for k in changed)
+        was = "; ".join(f"{k} {_short(saved, k)} there, {_short(settings, k)} now" for k in changed)
         raise UserError(f"{path}: written with other settings ({was}); resume needs the same ones")
     return state
 
 
-def _short(value):
-    if value is None:
-        return "unset"  # an option recorded only when on (see run_settings of vae_train.py)
-    text = repr(value)
+_ABSENT = object()
+
+
+def _short(settings, key):
+    if key not in settings:
+        return "absent"
+    text = repr(settings[key])
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -71,9 +76,10 @@ def save_training(path, kind, settings, model, optimizer, generator, **position)
          generator=generator.get_state(), torch_rng=torch.get_rng_state(), **position)
 
 
-def restore_training(path, kind, settings, model, optimizer, generator):
-    """Load what `save_training` wrote into model, optimizer and generators; returns the position."""
-    state = load(path, kind, settings)
+def restore_training(path, kind, settings, before, model, optimizer, generator):
+    """Load what `save_training` wrote into model, optimizer and generators; returns the position.
+    `before`: as for `load`."""
+    state = load(path, kind, settings, before)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])

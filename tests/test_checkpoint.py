@@ -61,3 +61,19 @@ def test_a_foreign_pickle_runs_no_code_on_load(tmp_path):
     with pytest.raises(UserError, match="evil.pt: not a checkpoint of t.py"):
         checkpoint.load(path, "t.py", {})
     assert not target.exists()
+
+
+def test_a_checkpoint_older_than_an_option_stands_for_its_before_value(tmp_path):
+    """A setting added after checkpoints were written (config's `before`): a checkpoint that lacks
+    it resumes with the value it ran with, refuses another one naming that value, and a `before`
+    entry the trainer does not compare (an amount that may grow on resume) is left out."""
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, "t.py", {"lr": 0.1})  # written before sigma_adaptation existed
+    before = {"sigma_adaptation": "tpa", "max_steps": 0}
+    assert checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "tpa"}, before)["settings"] == {"lr": 0.1}
+    with pytest.raises(UserError, match=r"other settings \(sigma_adaptation 'tpa' there, 'csa' now\); resume needs"):
+        checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "csa"}, before)
+    with pytest.raises(UserError, match=r"other settings \(hflip absent there, True now\); resume needs"):
+        checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "tpa", "hflip": True}, before)
+    checkpoint.save(path, "t.py", {"lr": 0.1, "sigma_adaptation": "csa"})  # a recorded value wins over `before`
+    checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "csa"}, before)

@@ -189,5 +189,5 @@ def test_hflip_is_kept_by_the_checkpoint(tmp_path):
     proc = run_script("vae_train.py", *TINY, "--resume", "1", cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == ("vae_train.py: error: tf_vae/vae_ckpt.pt: written with other "
-                                                    "settings (hflip True there, unset now); resume needs the same ones")
+                                                    "settings (hflip True there, False now); resume needs the same ones")
     run_script("vae_train.py", *TINY, "--max_steps", "6", "--hflip", "1", "--resume", "1", cwd=tmp_path)
