@@ -8,7 +8,8 @@
 Reads `<base>.hist.json` (one row per generation: gen, seconds, mean, min, max, std, rms_stdev,
 mean_steps, max_steps) and, when present, `<base>.hist_best.json` (the evaluations of the mean).
 Top: the population's mean, min and max reward and the evaluations; bottom: CMA's rms sigma.
-The x axis is the generation, or wall-clock days with --days (the notebook's axis).
+The x axis is the generation, or wall-clock days with --days (the notebook's axis). With
+--compare: several runs' evaluations by generation and by CPU-hour, and their rms sigma.
 """
 import argparse
 import os
@@ -55,19 +56,23 @@ def plot(base, out, days=False):
 
 
 def compare(runs, out):
-    """The evaluation of the mean of several runs by generation and by CPU-hour (seconds x cores).
-    `runs`: [(base, label, cores)]."""
+    """The evaluation of the mean of several runs by generation and by CPU-hour (seconds x cores),
+    and CMA's step size by generation (how the search moved). `runs`: [(base, label, cores)]."""
     plt = _pyplot()
-    fig, (by_gen, by_cpu) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    fig, (by_gen, by_cpu, step) = plt.subplots(1, 3, figsize=(17, 4.5), gridspec_kw=dict(width_ratios=(4, 4, 3)))
     for base, label, cores in runs:
-        evals = train_logs.read_rows(base, ".hist_best.json")
+        evals, hist = train_logs.read_rows(base, ".hist_best.json"), train_logs.read_rows(base, ".hist.json")
         by_gen.plot([r[0] for r in evals], [r[5] for r in evals], "o-", ms=2, lw=1, label=label)
         by_cpu.plot([r[1] * cores / 3600.0 for r in evals], [r[5] for r in evals], "o-", ms=2, lw=1, label=label)
+        step.plot([r[0] for r in hist], [r[6] for r in hist], lw=1, label=label)
     by_gen.set(xscale="log", xlabel="generation (log scale)", ylabel="evaluation of the CMA mean (mean reward)")
     by_cpu.set(xscale="log", xlabel="CPU-hours: wall-clock hours x cores (log scale)")
+    by_cpu.sharey(by_gen)
     for ax in (by_gen, by_cpu):
-        ax.grid(alpha=0.3, which="both")
         ax.axhline(900, color="gray", ls=":", lw=1)
+    step.set(xscale="log", xlabel="generation (log scale)", ylabel="rms of CMA's per-parameter std")
+    for ax in (by_gen, by_cpu, step):
+        ax.grid(alpha=0.3, which="both")
     by_cpu.legend(loc="lower right", fontsize=8)
     atomic.write_bytes(out, png_bytes(fig))
 
@@ -87,7 +92,7 @@ def main():
                                            "log/carracing.cma.16.64 (several with --compare)")
     p.add_argument("--days", action="store_true", help="x axis in wall-clock days instead of generations")
     p.add_argument("--compare", action="store_true", help="the evaluations of several runs by generation and by "
-                                                          "CPU-hour, one PNG")
+                                                          "CPU-hour, and their step sizes, one PNG")
     p.add_argument("--cores", nargs="+", type=int, help="with --compare: the cores each run used (its CPU-hours)")
     p.add_argument("--labels", nargs="+", help="with --compare: a legend label per run")
     p.add_argument("--out", help="PNG to write (default: <first base>.png)")
