@@ -98,15 +98,18 @@ def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path, untouched_source_tr
     third = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=120)
     assert third.returncode == 0, third.stderr[-3000:]
     assert [f"== {s}: complete" in third.stdout for s in STAGES] == [True] * len(STAGES)
-    # ... also when the record predates an option: it ran as the option's `before` value (config.py)
-    recorded = json.loads((run_dir / "pipeline.json").read_text())
-    assert recorded["stages"]["train"]["options"].pop("sigma_adaptation") == "tpa"
-    (run_dir / "pipeline.json").write_text(json.dumps(recorded))
-    older = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=120)
-    assert older.returncode == 0 and "== train: complete" in older.stdout, older.stderr[-3000:]
-    older = subprocess.run(pipeline(run_dir, "--train.sigma_adaptation", "csa"), env=env, capture_output=True, text=True,
-                           timeout=120)
-    assert older.returncode == 2 and "stage train ran with --train.sigma_adaptation tpa, now csa;" in older.stderr
+    # ... a record older than an option ran as the option's `before` value (config.py), not the preset's
+    state_file = run_dir / "pipeline.json"
+    recorded = state_file.read_text()
+    older = json.loads(recorded)
+    assert older["stages"]["train"]["options"].pop("sigma_adaptation") == "csa"
+    state_file.write_text(json.dumps(older))
+    proc = subprocess.run(pipeline(run_dir), env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "stage train ran with --train.sigma_adaptation tpa, now csa;" in proc.stderr
+    proc = subprocess.run(pipeline(run_dir, "--train.sigma_adaptation", "tpa"), env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "== train: complete" in proc.stdout, proc.stderr[-3000:]
+    state_file.write_text(recorded)
 
     # 4. a changed option is never reported as done: more generations continue train's run ...
     fourth = subprocess.run(pipeline(run_dir, "--train.max_generations", "2"), env=env, capture_output=True, text=True,

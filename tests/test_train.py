@@ -261,24 +261,24 @@ def test_a_crafted_checkpoint_runs_nothing_and_is_one_line(workdir, full_run, tm
     assert len(lines) == 1 and str(path) in lines[0] and "not allowed" in lines[0], proc.stderr
 
 
-def test_a_checkpoint_written_before_sigma_adaptation_resumes_with_tpa(workdir, full_run, tmp_path):
+def test_a_checkpoint_written_before_sigma_adaptation_resumes_with_tpa(workdir, tmp_path):
     """Checkpoints written before --sigma_adaptation existed lack it and ran pycma 4.5's own rule
-    at 867 parameters (tpa): they resume with tpa and refuse csa in one line naming both."""
+    at 867 parameters (tpa): they resume with tpa and refuse the default csa in one line naming both."""
     import torch
 
     folder = tmp_path / "log"
-    shutil.copytree(full_run, folder)
+    tpa = ["--config", "smoke", "--max_episode_length", "20", "--sigma_adaptation", "tpa", "--log_dir", folder]
+    run_script("train.py", *tpa, "--max_generations", "1", cwd=workdir, mpi=3)
     path = folder / (BASE + ".checkpoint.pt")
     state = torch.load(path, weights_only=True)
-    assert state["settings"].pop("sigma_adaptation") == "tpa"  # the smoke preset's rule
-    torch.save(state, path)
-    proc = run_script("train.py", *TINY, "--log_dir", folder, "--resume", "--sigma_adaptation", "csa", cwd=workdir,
-                      check=False)
+    assert state["settings"].pop("sigma_adaptation") == "tpa"
+    torch.save(state, path)  # as written before the option existed
+    proc = run_script("train.py", *TINY, "--log_dir", folder, "--resume", cwd=workdir, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"train.py: error: {path}: written with other settings (sigma_adaptation 'tpa' there, 'csa' now); resume "
         "needs the same ones"]
-    run_script("train.py", *TINY[:-1], "5", "--log_dir", folder, "--resume", cwd=workdir, mpi=3)
-    assert [row[0] for row in json.loads((folder / (BASE + ".hist.json")).read_text())] == [1, 2, 3, 4, 5]
+    run_script("train.py", *tpa, "--max_generations", "2", "--resume", cwd=workdir, mpi=3)
+    assert [row[0] for row in json.loads((folder / (BASE + ".hist.json")).read_text())] == [1, 2]
 
 
 def test_the_optimizers_pickle_round_trips_through_the_allow_list():
