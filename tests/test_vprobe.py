@@ -79,7 +79,10 @@ def test_probe_vae_scores_another_v_on_the_frames_the_agent_drove_with_its_own(t
                    "--out", tmp_path / f"{name}.png", *extra, cwd=REPO)
         figures[name] = json.loads((tmp_path / f"{name}.json").read_text())
     for key in ("agent", "data_policy"):
-        assert figures["copy"][key] == figures["own"][key]
+        # The same frames: equal figures, up to the last bit that two V objects' kernels may round
+        # differently on some CPUs (seen on an AMD EPYC: per-image errors 1 ulp apart).
+        assert figures["copy"][key]["frames"] == figures["own"][key]["frames"]
+        assert figures["copy"][key] == pytest.approx(figures["own"][key], rel=1e-6)
         assert figures["fresh"][key]["frames"] == 30 and figures["fresh"][key]["mean"] > 2 * figures["own"][key]["mean"]
     assert figures["fresh"]["vae_path"] == str(tmp_path / "fresh.json")
     assert figures["fresh"]["driven_by"]["vae_path"] == figures["own"]["vae_path"] == "vae/vae.json"
