@@ -42,7 +42,7 @@ from agent.rollout import simulate_batch
 from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
 from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
-from files import atomic, checkpoint, train_logs
+from files import atomic, train_checkpoint, train_logs
 from model import controller_size, make_model, read_controller_params, simulate
 from plumbing import cli, mpi
 from plumbing.cli import UserError
@@ -247,9 +247,16 @@ def preflight(cfg, model_cfg, env_cfg):
     model_cfg.check_weight_files()
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
-    if cfg.resume:
-        checkpoint.load(base + train_logs.CHECKPOINT_SUFFIX, "train.py", run_settings(cfg, model_cfg, env_cfg),
-                        config.before_options(TrainConfig))
+    if cfg.resume:  # one process reads the checkpoint (the launcher, or rank 0 for the others)
+        refusal = None
+        if mpi.rank == 0:
+            try:
+                load_checkpoint(cfg, model_cfg, env_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
+            except UserError as e:
+                refusal = str(e)
+        refusal = mpi.comm.bcast(refusal, root=0) if mpi.size > 1 else refusal
+        if refusal:
+            raise UserError(refusal)
         return
     existing = [base + s for s in (*train_logs.LAYOUTS, train_logs.CHECKPOINT_SUFFIX) if os.path.exists(base + s)]
     if existing:
@@ -259,6 +266,14 @@ def preflight(cfg, model_cfg, env_cfg):
         raise UserError(f"--init_from {cfg.init_from}: not with --optimizer ga, whose population has no mean")
     if cfg.init_from:  # refuses a missing, corrupt or mis-sized file
         init_params(cfg, model_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
+
+
+def load_checkpoint(cfg, model_cfg, env_cfg, num_params):
+    """(state, numpy RNG state) of the run's checkpoint, its optimizer (state["es"]) built from the
+    run's settings and filled with the checked fields of the file; one line on any problem."""
+    return train_checkpoint.load(train_logs.log_base(cfg, env_cfg) + train_logs.CHECKPOINT_SUFFIX,
+                                 run_settings(cfg, model_cfg, env_cfg), config.before_options(TrainConfig),
+                                 lambda: make_es(cfg, num_params), cfg.eval_steps)
 
 
 class Run:
@@ -274,9 +289,9 @@ class Run:
         self.settings = run_settings(cfg, model_cfg, env_cfg)
         self.tb = None
         if cfg.resume:
-            saved = checkpoint.load(self.checkpoint_path, "train.py", self.settings, config.before_options(TrainConfig))
-            self.es = checkpoint.load_strategy(saved.pop("es"), self.checkpoint_path)
-            checkpoint.set_np_random_state(saved.pop("np_random"))
+            saved, np_random = load_checkpoint(cfg, model_cfg, env_cfg, num_params)
+            self.es = saved.pop("es")
+            np.random.set_state(np_random)
             self.state = {k: saved[k] for k in STATE_KEYS}
             self.write_logs()
             print(f"resuming {self.base} after generation {self.state['t']}"
@@ -298,8 +313,7 @@ class Run:
     def save(self):
         """Checkpoint, then the logs: the checkpoint is the record the logs are made from."""
         self.state["elapsed"] = self.seconds()
-        checkpoint.save(self.checkpoint_path, "train.py", self.settings, es=checkpoint.dump_strategy(self.es),
-                        np_random=checkpoint.np_random_state(), **self.state)
+        train_checkpoint.save(self.checkpoint_path, self.settings, self.es, self.state, np.random.get_state())
         self.write_logs()
 
     def write_logs(self):

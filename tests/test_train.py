@@ -219,83 +219,29 @@ def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_m
     assert proc.returncode == 2 and "as many --cores and --labels as log bases" in proc.stderr
 
 
-class _RunsACommand:
-    """A pickle that runs a shell command when loaded with pickle.loads."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
-class _EvalsAnOption:
-    """A pickle that calls an allowed class: pycma evaluates string options, so a call of
-    CMAEvolutionStrategy with a crafted option would run code."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        import cma
-
-        return cma.CMAEvolutionStrategy, ([0.0, 0.0], 0.1, {"popsize": f"__import__('os').system('touch {self.marker}')"})
-
-
-@pytest.mark.parametrize("crafted", [_RunsACommand, _EvalsAnOption])
-def test_a_crafted_checkpoint_runs_nothing_and_is_one_line(workdir, full_run, tmp_path, crafted):
-    import pickle
-
-    import torch
-
-    folder = tmp_path / "log"
-    shutil.copytree(full_run, folder)
-    path = folder / (BASE + ".checkpoint.pt")
-    state = torch.load(path, weights_only=True)
-    marker = tmp_path / "ran"
-    state["es"] = pickle.dumps(crafted(marker))
-    torch.save(state, path)
-    proc = run_script("train.py", *TINY, "--log_dir", folder, "--resume", cwd=workdir, check=False)
-    assert proc.returncode == 2 and not marker.exists()
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "not allowed" in lines[0], proc.stderr
-
-
 def test_a_checkpoint_written_before_sigma_adaptation_resumes_with_tpa(workdir, tmp_path):
     """Checkpoints written before --sigma_adaptation existed lack it and ran pycma 4.5's own rule
     at 867 parameters (tpa): they resume with tpa and refuse the default csa in one line naming both."""
-    import torch
+    import zipfile
 
     folder = tmp_path / "log"
     tpa = ["--config", "smoke", "--max_episode_length", "20", "--sigma_adaptation", "tpa", "--log_dir", folder]
     run_script("train.py", *tpa, "--max_generations", "1", cwd=workdir, mpi=3)
     path = folder / (BASE + ".checkpoint.pt")
-    state = torch.load(path, weights_only=True)
-    assert state["settings"].pop("sigma_adaptation") == "tpa"
-    torch.save(state, path)  # as written before the option existed
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    header = json.loads(files["header.json"])
+    assert header["settings"].pop("sigma_adaptation") == "tpa"
+    files["header.json"] = json.dumps(header)
+    with zipfile.ZipFile(path, "w") as z:  # as written before the option existed
+        for name, data in files.items():
+            z.writestr(name, data)
     proc = run_script("train.py", *TINY, "--log_dir", folder, "--resume", cwd=workdir, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"train.py: error: {path}: written with other settings (sigma_adaptation 'tpa' there, 'csa' now); resume "
         "needs the same ones"]
     run_script("train.py", *tpa, "--max_generations", "2", "--resume", cwd=workdir, mpi=3)
     assert [row[0] for row in json.loads((folder / (BASE + ".hist.json")).read_text())] == [1, 2]
-
-
-def test_the_optimizers_pickle_round_trips_through_the_allow_list():
-    import config
-    from files import checkpoint
-    from train import make_es
-
-    for optimizer, population in [("cma", 4), ("cma", 32), ("ses", 32), ("pepg", 32), ("openes", 32), ("ga", 32)]:
-        cfg = config.preset(config.TrainConfig, "smoke", optimizer=optimizer, num_worker=population, num_worker_trial=1)
-        es = make_es(cfg, 9)  # cma adapts sigma with TPA at population 4 and CSA at 32
-        es.tell(np.random.default_rng(0).normal(size=len(es.ask())))
-        data = checkpoint.dump_strategy(es)
-        state = np.random.get_state()
-        first = es.ask()
-        np.random.set_state(state)
-        again = checkpoint.load_strategy(data, "x.pt").ask()
-        assert np.array_equal(first, again), optimizer
 
 
 def test_z_hidden_trains_with_a_hidden_size_other_than_40(workdir, tmp_path):
