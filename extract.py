@@ -41,7 +41,6 @@ Re-running resumes: complete files (right length) are skipped, the rest are reco
 """
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import time
@@ -53,7 +52,7 @@ from tqdm import tqdm
 from agent import controller
 from config import EnvConfig, ExtractConfig, ModelConfig, RNNConfig, VAEConfig, parse
 from env import env_from_config
-from files import atomic
+from files import atomic, json_data
 from files.episodes import FRAME_SHAPE, array_header
 from plumbing import mpi
 from plumbing.cli import UserError, run
@@ -64,6 +63,7 @@ SEED_OFFSET = 950706376
 PROGRESS_TAG = 7  # MPI tag of the progress messages sent to rank 0
 PROGRESS_EVERY = 50  # frames between progress reports
 POLICIES = "policies.json"  # in dir_name: {"settings": ..., "episodes": {"<seed>": "agent" or "random"}}
+POLICIES_MAX_BYTES = 1 << 24  # ~500,000 episodes' entries
 
 
 def episode_seed(seed, index):
@@ -143,7 +143,7 @@ class Progress:
         """Receive every progress message already arrived; whether there was any."""
         status, got = mpi.MPI.Status(), False
         while mpi.comm.iprobe(source=mpi.MPI.ANY_SOURCE, tag=PROGRESS_TAG, status=status):
-            frames, finished = mpi.comm.recv(source=status.Get_source(), tag=PROGRESS_TAG)
+            frames, finished = mpi.comm.recv(source=status.Get_source(), tag=PROGRESS_TAG)  # our ranks' own numbers
             self.bar.update(frames)
             self.finished += finished
             got = True
@@ -230,12 +230,13 @@ def recorded_policies(dir_name, settings):
     `settings`; a folder of episodes without POLICIES holds the random policy's (older runs)."""
     path = os.path.join(dir_name, POLICIES)
     if os.path.exists(path):
-        try:
-            with open(path) as f:
-                data = json.load(f)
-            old, episodes = data["settings"], data["episodes"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise UserError(f"{path}: not a policies file of extract.py") from None
+        data = json_data.read(path, "a policies file of extract.py", POLICIES_MAX_BYTES, max_depth=3)
+        if not (isinstance(data, dict) and isinstance(data.get("settings"), dict)
+                and all(v is None or isinstance(v, (str, int, float, bool)) for v in data["settings"].values())
+                and isinstance(data.get("episodes"), dict)
+                and all(v in ("agent", "random") for v in data["episodes"].values())):
+            raise UserError(f"{path}: not a policies file of extract.py")
+        old, episodes = data["settings"], data["episodes"]
     elif os.path.isdir(dir_name) and any(n.endswith(".npz") for n in os.listdir(dir_name)):
         old, episodes = {"controller": ""}, {}
     else:
@@ -243,7 +244,7 @@ def recorded_policies(dir_name, settings):
     def describe(key, value):
         if value in ("", None):
             return "none"
-        return f"a file of sha256 {value[:12]}..." if key in ("controller", "vae_path", "rnn_path") else repr(value)
+        return f"a file of sha256 {str(value)[:12]}..." if key in ("controller", "vae_path", "rnn_path") else repr(value)
 
     for key in {**old, **settings}:  # the controller first
         if old.get(key) != settings.get(key):

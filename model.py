@@ -46,6 +46,7 @@ from rnn.rnn import (
 )
 from vae.vae import ConvVAE
 
+CONTROLLER_MAX_BYTES = 1 << 24  # a controller JSON (best.json, a generation's .json): ~500,000 parameters
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
 
 
@@ -60,11 +61,10 @@ def controller_size(cfg, hps=hps_sample):
 def read_controller_params(filename, count, exp_mode):
     """The flat parameters of a controller JSON file: data[0] of `best.json` ([params, score]) or
     of a generation's `.json` ([params]), checked to hold the `count` that `exp_mode` needs."""
-    data = tfjson.read(filename, "a controller JSON file")
-    try:
-        params = np.array(data[0], dtype=np.float64)
-    except (TypeError, ValueError, IndexError, KeyError):
-        raise UserError(f"{filename}: expected [params, ...] with a flat list of numbers first") from None
+    data = tfjson.read(filename, "a controller JSON file", CONTROLLER_MAX_BYTES)
+    if not isinstance(data, list) or not data or not isinstance(data[0], list):
+        raise UserError(f"{filename}: expected [params, ...] with a flat list of numbers first")
+    params = tfjson.numbers(filename, data[0], "its parameter list")
     if params.shape != (count,):
         raise UserError(f"{filename}: {params.size} parameters, but exp_mode {exp_mode} needs {count}")
     return params

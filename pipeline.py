@@ -37,8 +37,8 @@ stage and every stage after it (their outputs replaced; a stage whose only chang
 num_epoch, num_steps or max_generations continues from its checkpoint).
 """
 import contextlib
+import dataclasses
 import glob
-import json
 import os
 import re
 import shutil
@@ -62,7 +62,7 @@ from config import (
     TrainConfig,
     VAEConfig,
 )
-from files import atomic
+from files import atomic, json_data
 from files.train_logs import CHECKPOINT_SUFFIX, log_base
 from plumbing import cli
 from plumbing.cli import UserError
@@ -120,12 +120,7 @@ class Pipeline:
         self.state_path = os.path.join(run_dir, "pipeline.json")
         self.state = {"config": preset, "stages": {}}
         if os.path.exists(self.state_path):
-            try:
-                with open(self.state_path) as f:
-                    self.state = json.load(f)
-                assert isinstance(self.state.get("stages"), dict)
-            except (OSError, ValueError, AssertionError):
-                raise UserError(f"{self.state_path}: not a pipeline state file; remove it to start over") from None
+            self.state = read_state(self.state_path)
             if self.state.get("config") != preset:
                 raise UserError(f"{run_dir}: holds a --config {self.state.get('config')} run; "
                                 f"use another --run_dir for --config {preset}")
@@ -256,7 +251,7 @@ class Pipeline:
             record = self.state["stages"].pop(later, None)
             if later == name and keep:
                 continue
-            for option_set in ([record["options"]] if record else []) + [self.options(later)]:
+            for option_set in ([{**self.options(later), **record["options"]}] if record else []) + [self.options(later)]:
                 for path in self.outputs(later, option_set):
                     self.remove(path)
         atomic.save_json(self.state_path, self.state, indent=1)
@@ -295,6 +290,40 @@ class Pipeline:
 
     def resume_flag(self, checkpoint):
         return ["--resume"] if os.path.exists(self.path(checkpoint)) else []
+
+
+STATE_MAX_BYTES = 1 << 20  # pipeline.json: a few kilobytes per stage
+
+
+def read_state(path):
+    """pipeline.json as data: {"config", "stages": {stage: {"seconds", "options": {...}, figures}},
+    "running"?}, every value a plain number, string, bool or null (figures may be lists of them);
+    a one-line UserError naming the file otherwise."""
+    state = json_data.read(path, "a pipeline state file", STATE_MAX_BYTES, max_depth=4)
+
+    def scalar(v):
+        return v is None or isinstance(v, (str, int, float, bool))
+
+    def typed(name, key, value):  # a recorded option has its field's type (paths are strings, sizes integers)
+        field = next((f for cls in STAGES[name][1] for f in dataclasses.fields(cls) if f.name == key), None)
+        kind = type(field.default) if field else None
+        if kind in (int, float) and isinstance(value, bool):
+            return False
+        return scalar(value) if kind is None else isinstance(value, kind) or (kind is float and isinstance(value, int))
+
+    def record(name, r):
+        return (isinstance(r, dict) and isinstance(r.get("seconds"), (int, float)) and r["seconds"] >= 0
+                and isinstance(r.get("options"), dict) and all(typed(name, k, v) for k, v in r["options"].items())
+                and all(scalar(v) or (isinstance(v, list) and all(scalar(x) for x in v))
+                        for k, v in r.items() if k != "options"))
+    running = state.get("running", {}) if isinstance(state, dict) else None
+    ok = (isinstance(state, dict) and isinstance(state.get("config"), str) and isinstance(state.get("stages"), dict)
+          and all(name in STAGES and record(name, r) for name, r in state["stages"].items())
+          and isinstance(running, dict) and all(k in ("stage", "seconds") for k in running)
+          and isinstance(running.get("seconds", 0), (int, float)) and running.get("stage", "") in ("", *STAGES))
+    if not ok:
+        raise UserError(f"{path}: not a pipeline state file; remove it to start over")
+    return state
 
 
 def install(p):

@@ -13,8 +13,7 @@ original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json
 """
 import dataclasses
 import time
-import zipfile
-import zlib
+import os
 
 import numpy as np
 import torch
@@ -23,13 +22,15 @@ from tqdm import tqdm
 
 import config
 from config import ADAM_BETAS, ADAM_EPSILON
-from files import atomic, checkpoint, tfjson
+from files import atomic, checkpoint, npz_data, tfjson
 from plumbing import cli
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_training
 from rnn.rnn import MDNRNN, mdn_loss
 
 SERIES_KEYS = ("action", "mu", "logvar")
+SERIES_DTYPES = (np.float16, np.float32, np.float64)
+SERIES_MAX_BYTES = 2**31  # per array: 30,000 episodes of 1,000 frames at float16
 
 
 def parse_args(argv=None):
@@ -38,18 +39,12 @@ def parse_args(argv=None):
 
 def load_series(path, hps):
     """(action, mu, logvar) of series.npz, checked against hps; a one-line UserError otherwise."""
-    try:
-        with np.load(path) as f:
-            missing = [k for k in SERIES_KEYS if k not in f.files]
-            if missing:
-                raise UserError(f"{path}: not a series file (missing {', '.join(missing)}; has {', '.join(f.files)})")
-            action, mu, logvar = (f[k] for k in SERIES_KEYS)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file (series.py writes it)") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, expected series.npz") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise UserError(f"{path}: not a readable series file ({e})") from None
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file (series.py writes it)")
+    arrays = npz_data.load(path, "a series file", {k: SERIES_DTYPES for k in SERIES_KEYS}, SERIES_MAX_BYTES)
+    action, mu, logvar = (arrays[k] for k in SERIES_KEYS)
+    if not all(np.isfinite(a).all() for a in (action, mu, logvar)):
+        raise UserError(f"{path}: holds values that are not finite")
     z, width = hps.output_seq_width, hps.input_seq_width - hps.output_seq_width
     if mu.ndim != 3 or mu.shape[2] != z or logvar.shape != mu.shape or action.shape != (*mu.shape[:2], width):
         raise UserError(f"{path}: expected action (N,T,{width}), mu and logvar (N,T,{z}); found action "

@@ -51,7 +51,8 @@ from rnn.rnn import hps_of
 
 PRECISION = 10000  # params travel as int32(round(p * 1e4)), results as int32(value * 1e4)
 TAG_WORK = 0  # packets and results
-TAG_FAILED = 7  # a worker's last words (pickled str), sent when it stops for any reason but the master's order
+TAG_FAILED = 7  # a worker's last words (a str mpi4py pickles between this job's ranks; no user's file), sent when it
+# stops for any reason but the master's order
 ABORT_GRACE_SECONDS = 1.0  # between the master's last line and its MPI_Abort
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
 STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
@@ -254,6 +255,7 @@ def preflight(cfg, model_cfg, env_cfg):
                 load_checkpoint(cfg, model_cfg, env_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
             except UserError as e:
                 refusal = str(e)
+        # (mpi4py pickles the str between this job's own ranks: no user's file reaches it)
         refusal = mpi.comm.bcast(refusal, root=0) if mpi.size > 1 else refusal
         if refusal:
             raise UserError(refusal)

@@ -1,22 +1,20 @@
 """Episode files, `record/<seed>.npz` as extract.py writes them: listing, checking, loading.
 
 An episode holds `obs` uint8 (T, 64, 64, 3) and `action` float16 (T, 3). Readers name the
-file and the problem in a one-line cli.UserError for anything else.
+file and the problem in a one-line cli.UserError for anything else, and read it as data
+(files/npz_data.py: no pickle, sizes bounded before anything is decompressed).
 """
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
+from files import npz_data
 from plumbing.cli import UserError
 
 FRAME_SHAPE = (64, 64, 3)
-NOT_NPZ = "not an .npz archive"
-
-
-def _not_an_episode(path, reason):
-    return UserError(f"{path}: corrupt or not an episode file ({reason})")
+KIND = "an episode file"
+MAX_FRAMES = 10_000  # ten times CarRacing's longest episode: bounds what one file may make us allocate
+DTYPES = {"obs": (np.uint8,), "action": (np.float16, np.float32, np.float64)}
 
 
 def list_episodes(data_dir, max_files):
@@ -32,18 +30,7 @@ def list_episodes(data_dir, max_files):
 def array_header(path, name):
     """(shape, dtype) of array `name` in the npz file `path`, from its header alone (no
     decompression); a one-line UserError for a missing array or a damaged file."""
-    try:
-        with zipfile.ZipFile(path) as z, z.open(f"{name}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(f)
-    except KeyError:
-        raise UserError(f"{path}: no '{name}' array (not an episode file)") from None
-    except zipfile.BadZipFile:
-        raise _not_an_episode(path, NOT_NPZ) from None
-    except (OSError, ValueError, EOFError, zlib.error) as e:
-        raise _not_an_episode(path, f"{type(e).__name__}: {e}") from None
-    return shape, dtype
+    return npz_data.header(path, name, KIND)
 
 
 def episode_length(path):
@@ -57,21 +44,21 @@ def episode_length(path):
 def _check_obs(path, shape, dtype):
     if len(shape) != 4 or tuple(shape[1:]) != FRAME_SHAPE or shape[0] < 1 or dtype != np.uint8:
         raise UserError(f"{path}: obs is {dtype} {tuple(shape)}, expected uint8 (T, 64, 64, 3)")
+    if shape[0] > MAX_FRAMES:
+        raise UserError(f"{path}: obs holds {shape[0]} frames, more than the {MAX_FRAMES} an episode may have")
 
 
 def load_episode(path, keys=("obs",)):
-    """The arrays `keys` of episode `path` (obs checked as in `episode_length`)."""
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):  # np.load would try it as a pickle
-        raise _not_an_episode(path, NOT_NPZ)
-    try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in keys}
-    except KeyError as e:
-        raise UserError(f"{path}: no {e} array (not an episode file)") from None
-    except zipfile.BadZipFile:
-        raise _not_an_episode(path, NOT_NPZ) from None
-    except Exception as e:  # zlib and format errors of a damaged file
-        raise _not_an_episode(path, f"{type(e).__name__}: {e}") from None
-    if "obs" in arrays:
-        _check_obs(path, arrays["obs"].shape, arrays["obs"].dtype)
+    """The arrays `keys` of episode `path` (obs checked as in `episode_length`, every array's size
+    bounded before it is read, actions finite and as many as the frames)."""
+    if "obs" in keys:
+        episode_length(path)
+    arrays = npz_data.load(path, KIND, {k: DTYPES[k] for k in keys}, MAX_FRAMES * int(np.prod(FRAME_SHAPE)))
+    if "action" in arrays:
+        action = arrays["action"]
+        frames = len(arrays["obs"]) if "obs" in arrays else len(action)
+        if action.shape != (frames, 3):
+            raise UserError(f"{path}: action has shape {action.shape}, expected ({frames}, 3) for its {frames} frames")
+        if not np.isfinite(action).all():
+            raise UserError(f"{path}: action holds values that are not finite")
     return arrays

@@ -8,14 +8,13 @@ with `json.dump(..., sort_keys=True, indent=0, separators=(',', ': '))`: every n
 bracket on its own line, no indentation, no trailing newline. `save` reproduces those bytes;
 `load` checks the count and every shape and names the file in any error.
 """
-import json
-
 import numpy as np
 
-from files import atomic
+from files import atomic, json_data
 from plumbing.cli import UserError
 
 SCALE = 10000.0
+MAX_BYTES = 1 << 26  # 64 MiB: three times the paper's vae.json, the largest of these files
 
 
 def quantize(arrays):
@@ -49,16 +48,22 @@ def save(path, arrays):
     atomic.write_bytes(path, dumps(quantize(arrays)).encode())
 
 
-def read(path, kind):
-    """The parsed JSON file `path`; a one-line UserError if it is missing or not `kind`
-    (e.g. "a controller JSON file")."""
+def read(path, kind, max_bytes=MAX_BYTES):
+    """The parsed JSON file `path`; a one-line UserError if it is missing, too large, or not
+    `kind` (e.g. "a controller JSON file") of finite numbers (files/json_data.py)."""
+    return json_data.read(path, kind, max_bytes)
+
+
+def numbers(path, values, what):
+    """`values` (nested lists) as a float64 array, or a one-line UserError naming `path` and `what`
+    when they are not a rectangular array of finite numbers."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not {kind} ({e})") from None
+        array = np.array(values, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        raise UserError(f"{path}: {what} is not a rectangular array of numbers") from None
+    if not np.isfinite(array).all():
+        raise UserError(f"{path}: {what} holds numbers that are not finite")
+    return array
 
 
 def read_arrays(path):
@@ -67,13 +72,7 @@ def read_arrays(path):
     data = read(path, "a weight JSON file")
     if not isinstance(data, list):
         raise UserError(f"{path}: expected a list of weight arrays, found {type(data).__name__}")
-    arrays = []
-    for i, values in enumerate(data):
-        try:
-            arrays.append(np.array(values, dtype=np.float64))
-        except (ValueError, TypeError):
-            raise UserError(f"{path}: array {i} is not a rectangular array of numbers") from None
-    return arrays
+    return [numbers(path, values, f"array {i}") for i, values in enumerate(data)]
 
 
 def scaled(path, arrays, shapes):
@@ -106,10 +105,9 @@ def load_initial_z(path, z_size=32):
     """The entries of an initial_z.json, as a list of (mu, logvar) float64 arrays (z_size,).
     The original's file has 1 entry, rnn_train.py writes up to 1000."""
     data = read(path, "an initial_z JSON file")
-    try:
-        mu, logvar = (np.array(part, dtype=np.float64) for part in data)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: expected [mu list, logvar list] of numbers") from None
+    if not isinstance(data, list) or len(data) != 2:
+        raise UserError(f"{path}: expected [mu list, logvar list] of numbers")
+    mu, logvar = (numbers(path, part, name) for part, name in zip(data, ("mu", "logvar")))
     if mu.ndim != 2 or mu.shape != logvar.shape or mu.shape[0] == 0 or mu.shape[1] != z_size:
         raise UserError(f"{path}: expected [mu list, logvar list] of equally many entries of {z_size} numbers, "
                         f"found shapes {mu.shape} and {logvar.shape}")

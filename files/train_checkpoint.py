@@ -6,7 +6,7 @@ an uncompressed zip of
   state.json             the run's record (train.py's STATE_KEYS) and numpy's RNG position
   np_random_keys.npy     numpy's global Mersenne Twister keys (uint32, 624)
   optimizer/<field>.npy  the optimizer's state as files/es_state.py lists it
-read with `np.load(allow_pickle=False)` and `json.loads`. `load` takes nothing on trust: the
+read with `np.load(allow_pickle=False)` and files/json_data.py. `load` takes nothing on trust: the
 zip's directory is checked before it is parsed (entry count, names, no compression), every
 entry's size is held to what the run's settings and the header's generation count allow before
 it is read, JSON refuses non-finite numbers and deep nesting, and the optimizer is built afresh
@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-from files import atomic, es_state
+from files import atomic, es_state, json_data
 from files.checkpoint import compare_settings
 from plumbing.cli import UserError
 
@@ -176,16 +176,7 @@ def _json(z, path, name, limit):
         raise UserError(f"{path}: damaged ({name}: {e})") from None
     if len(data) > limit:
         raise UserError(f"{path}: {name} holds {len(data)} bytes, more than the {limit} these settings allow")
-    try:
-        return json.loads(data, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise UserError(f"{path}: {name} is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: {name} is not valid JSON ({str(e)[:120]})") from None
-
-
-def _refuse_constant(name):
-    raise ValueError(f"non-finite number {name}")
+    return json_data.loads(data, path, f"a checkpoint of {KIND} ({name})", max_depth=4)
 
 
 def _array(z, path, name):

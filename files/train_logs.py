@@ -9,11 +9,12 @@
 Each is written with the json.dump options the original used for it, so its plotting notebook
 and ours read either run's logs.
 """
-import json
 import os
 
-from files import atomic
+from files import atomic, json_data
 from plumbing.cli import UserError
+
+MAX_BYTES = 1 << 26  # 64 MiB: .log.json of 2,000 evaluations of 867 parameters is ~35 MB
 
 LAYOUTS = {".json": dict(sort_keys=True, indent=2, separators=(",", ": ")),
            ".hist.json": dict(sort_keys=False, indent=0, separators=(",", ":")),
@@ -40,15 +41,11 @@ def read_rows(base, suffix, required=True):
     """The rows of log `suffix` (.hist.json, .hist_best.json, .log.json); [] when absent and not
     `required`; a one-line UserError for a missing or foreign file."""
     path = base + suffix
-    try:
-        with open(path) as f:
-            rows = json.load(f)
-    except FileNotFoundError:
+    if not os.path.exists(path):
         if required:
-            raise UserError(f"{path}: no such file (give the log base, e.g. log/carracing.cma.16.64)") from None
+            raise UserError(f"{path}: no such file (give the log base, e.g. log/carracing.cma.16.64)")
         return []
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"{path}: not a train.py log ({e})") from None
+    rows = json_data.read(path, "a train.py log", MAX_BYTES)
     if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 3 for r in rows):
         raise UserError(f"{path}: not a train.py log (expected a list of rows)")
     return rows
@@ -59,9 +56,8 @@ def read_best(base):
     path = base + ".best.json"
     if not os.path.exists(path):
         return None
-    try:
-        with open(path) as f:
-            params, reward = json.load(f)
-    except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
-        raise UserError(f"{path}: not a train.py best.json ({e})") from None
-    return params, reward
+    data = json_data.read(path, "a train.py best.json", MAX_BYTES)
+    if not (isinstance(data, list) and len(data) == 2 and isinstance(data[0], list)
+            and all(isinstance(x, (int, float)) for x in data[0]) and isinstance(data[1], (int, float))):
+        raise UserError(f"{path}: not a train.py best.json (expected [params, reward])")
+    return data

@@ -9,7 +9,6 @@ A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`
 """
 import argparse
 import glob
-import json
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # as a script: the root
 
-from files import atomic
+from files import atomic, json_data
 from plumbing.cli import UserError, run
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
@@ -61,11 +60,7 @@ def rendered(text, folder):
     """`text` with every block replaced by the table of its summary.json."""
     def block(match):
         path = os.path.join(folder, match.group(2))
-        try:
-            with open(path) as f:
-                summary = json.load(f)
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: cannot read the summary of a README table ({e})") from None
+        summary = json_data.read(path, "the summary of a README table", 1 << 20)
         return match.group(1) + table(summary) + match.group(4)
     return BLOCK.sub(block, text)
 

@@ -15,7 +15,6 @@ Writes
 pipeline.py runs it last; it reads the stage timings pipeline.json recorded, when present.
 """
 import dataclasses
-import json
 import os
 import sys
 
@@ -35,6 +34,7 @@ from files import atomic, train_logs
 from files.episodes import episode_length, list_episodes, load_episode
 from files.media import png_bytes, save_gif, to_uint8
 from model import make_model, seeded_agent, simulate
+from pipeline import read_state
 from plumbing.cli import UserError, run
 from plumbing.torch_setup import set_torch_for_acting
 from reports import plot_progress, vprobe
@@ -123,8 +123,7 @@ def stage_figures(cfg, report):
     pipeline.json when present; a rate is the stage's work divided by its wall time."""
     stages = {}
     if os.path.exists("pipeline.json"):
-        with open("pipeline.json") as f:
-            stages = json.load(f).get("stages", {})
+        stages = read_state("pipeline.json")["stages"]
     seconds = {name: record.get("seconds") for name, record in stages.items()}
     options = {name: record.get("options", {}) for name, record in stages.items()}
     lengths = [episode_length(f) for f in list_episodes(cfg.record_dir, 10**9)]

@@ -1,10 +1,12 @@
 """rnn_train.py end to end on tiny synthetic series files: outputs, learning, resume, bad input."""
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -102,11 +104,20 @@ def test_resume_errors(tmp_path, monkeypatch):
         rnn_train.main([*base, "--resume", "1"])
 
 
+def _npy_header(shape, dtype):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, dict(descr=dtype, fortran_order=False, shape=shape))
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such file"),
-    ("garbage", "not a readable series file"),
-    ("truncated", "not a readable series file"),
-    ("wrong_keys", "not a series file (missing logvar"),
+    ("garbage", "corrupt or not a series file (not an .npz archive)"),
+    ("truncated", "corrupt or not a series file"),
+    ("wrong_keys", "no 'logvar' array (not a series file)"),
+    ("object_array", "array action is object, expected float16 or float32 or float64"),
+    ("bomb", "array action (100000, 1000, 32) takes 6400000000 bytes, more than the 2147483648 a series file may take"),
+    ("non_finite", "holds values that are not finite"),
     ("wrong_width", "expected action (N,T,3), mu and logvar (N,T,32)"),
     ("short", "episodes have 15 frames, training needs max_seq_len + 1 = 21"),
     ("few", "3 episodes, fewer than batch_size 4"),
@@ -120,6 +131,17 @@ def test_bad_series_files(tmp_path, case, message):
         path.write_bytes(path.read_bytes()[:300])
     elif case == "wrong_keys":
         np.savez(path, action=np.zeros((6, 21, 3)), mu=np.zeros((6, 21, 32)))
+    elif case == "object_array":  # np.load with allow_pickle would unpickle it
+        np.savez(path, action=np.array([None] * 3, dtype=object), mu=np.zeros(1), logvar=np.zeros(1))
+    elif case == "bomb":  # headers that claim 6.4 GB each, deflated to nothing
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name in ("action", "mu", "logvar"):
+                z.writestr(f"{name}.npy", _npy_header((100000, 1000, 32), "<f2") + b"\0" * 1000)
+    elif case == "non_finite":
+        make_series(path)
+        arrays = dict(np.load(path))
+        arrays["mu"][0, 0, 0] = np.inf
+        np.savez(path, **arrays)
     elif case == "wrong_width":
         np.savez(path, action=np.zeros((6, 21, 3)), mu=np.zeros((6, 21, 16)), logvar=np.zeros((6, 21, 16)))
     elif case == "short":
@@ -139,7 +161,7 @@ def test_a_bad_series_file_is_one_line_and_keeps_earlier_outputs(tmp_path):
                       cwd=tmp_path, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
-    assert proc.stderr.startswith("rnn_train.py: error: series.npz: not a readable series file")
+    assert proc.stderr.startswith("rnn_train.py: error: series.npz: corrupt or not a series file")
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "tf_rnn/rnn.json").read_text() == "good earlier weights"
     assert not (tmp_path / "tf_initial_z").exists()
