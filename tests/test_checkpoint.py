@@ -72,3 +72,42 @@ def test_a_checkpoint_older_than_an_option_stands_for_its_before_value(tmp_path)
         checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "tpa", "hflip": True}, before)
     checkpoint.save(path, "t.py", {"lr": 0.1, "sigma_adaptation": "csa"})  # a recorded value wins over `before`
     checkpoint.load(path, "t.py", {"lr": 0.1, "sigma_adaptation": "csa"}, before)
+
+
+def test_a_torch_trainers_checkpoint_is_bounded_by_its_model_and_must_fit_it(tmp_path):
+    """restore_training refuses, in one line and before anything is assigned, a file larger than
+    the model and its Adam moments can fill, a compressed entry, tensors of other shapes, NaN
+    weights and a position that is not a count."""
+    import zipfile
+
+    def trainer(width):
+        model = torch.nn.Linear(width, 2)
+        return model, torch.optim.Adam(model.parameters()), torch.Generator()
+
+    path = tmp_path / "c.pt"
+    model, optimizer, gen = trainer(3)
+    checkpoint.save_training(path, "t.py", {}, model, optimizer, gen, step=4)
+    assert checkpoint.restore_training(path, "t.py", {}, None, *trainer(3)) == {"step": 4}
+    with pytest.raises(UserError, match="c.pt: its tensors do not fit this model"):
+        checkpoint.restore_training(path, "t.py", {}, None, *trainer(4))
+    checkpoint.save_training(path, "t.py", {}, *trainer(3), step=-1)
+    with pytest.raises(UserError, match=r"c.pt: its position \(step\) is not non-negative integers"):
+        checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
+    model, optimizer, gen = trainer(3)
+    with torch.no_grad():
+        model.weight[0, 0] = float("nan")
+    checkpoint.save_training(path, "t.py", {}, model, optimizer, gen, step=1)
+    with pytest.raises(UserError, match="not finite"):
+        checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
+    big = torch.nn.Linear(100_000, 2)  # 2.4 MB with its Adam moments
+    checkpoint.save_training(path, "t.py", {}, big, torch.optim.Adam(big.parameters()), torch.Generator(), step=1)
+    with pytest.raises(UserError, match="bytes, more than a checkpoint of t.py for this model takes"):
+        checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
+    checkpoint.save_training(path, "t.py", {}, *trainer(3), step=1)
+    with zipfile.ZipFile(path) as z:
+        files = {i.filename: z.read(i.filename) for i in z.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    with pytest.raises(UserError, match="a compressed entry"):
+        checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
