@@ -99,7 +99,7 @@ def test_a_torch_trainers_checkpoint_is_bounded_by_its_model_and_must_fit_it(tmp
     checkpoint.save_training(path, "t.py", {}, model, optimizer, gen, step=1)
     with pytest.raises(UserError, match="not finite"):
         checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
-    big = torch.nn.Linear(100_000, 2)  # 2.4 MB with its Adam moments
+    big = torch.nn.Linear(300_000, 2)  # 2.4 MB of weights
     checkpoint.save_training(path, "t.py", {}, big, torch.optim.Adam(big.parameters()), torch.Generator(), step=1)
     with pytest.raises(UserError, match="bytes, more than a checkpoint of t.py for this model takes"):
         checkpoint.restore_training(path, "t.py", {}, None, *trainer(3))
