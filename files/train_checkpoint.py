@@ -2,10 +2,11 @@
 
 Format version 2 (version 1, before, held the optimizer as pickled bytes inside a torch file):
 an uncompressed zip of
-  header.json            {"format", "version", "kind", "settings", "optimizer", "t", "evaluations"}
+  header.json            {"format", "version", "kind", "settings", "optimizer", "t", "evaluations", "compact"}
   state.json             the run's record (train.py's STATE_KEYS) and numpy's RNG position
   np_random_keys.npy     numpy's global Mersenne Twister keys (uint32, 624)
-  optimizer/<field>.npy  the optimizer's state as files/es_state.py lists it
+  optimizer/<field>.npy  the optimizer's state as files/es_state.py lists it (compact: CMA's
+                         covariance as es.sm.C_upper, its upper triangle, without es.sm.B and D)
 read with `np.load(allow_pickle=False)` and files/json_data.py. `load` takes nothing on trust: the
 zip's directory is checked before it is parsed (entry count, names, no compression), every
 entry's size is held to what the run's settings and the header's generation count allow before
@@ -31,23 +32,33 @@ MAX_GENERATIONS = 100_000  # 50 times the original's longest run; bounds the his
 ROW_BYTES = 512  # JSON of one generation's history rows (.hist.json's and .hist_best.json's)
 NUMBER_BYTES = 32  # JSON of one parameter of a logged controller
 NPY_HEADER_BYTES = 1024
+COVARIANCE, UPPER = "es.sm.C", "es.sm.C_upper"  # a compact checkpoint's triangle of CMA's covariance
 OLDER = ("a checkpoint of an older train.py (format 1, whose optimizer is pickled; this version loads no pickle): "
          "resume it with the version that wrote it (git checkout a3fc0b6), or start the run again")
 
 
-def save(path, settings, es, state, np_random_state):
+def save(path, settings, es, state, np_random_state, compact=False):
     """Atomically write the checkpoint: `state` (JSON-able values), the optimizer `es`, numpy's
-    global RNG state (np.random.get_state())."""
+    global RNG state (np.random.get_state()). `compact` (a run's pack, files/run_pack.py) keeps
+    CMA's covariance as its upper triangle and leaves out its eigendecomposition, which `load`
+    recomputes: a third of the bytes at 867 parameters; the run then samples from the current
+    covariance, where pycma may have kept sampling from one up to its lazy gap (~3 generations
+    at population 64) older."""
     name, keys, pos, has_gauss, cached = np_random_state
+    arrays = es_state.arrays_of(es)
+    compact = compact and COVARIANCE in arrays
+    if compact:
+        arrays[UPPER] = arrays.pop(COVARIANCE)[np.triu_indices(es.num_params)]
+        del arrays["es.sm.B"], arrays["es.sm.D"]
     header = dict(format=FORMAT, version=VERSION, kind=KIND, settings=settings, optimizer=type(es).__name__,
-                  t=int(state["t"]), evaluations=len(state["eval_log"]))
+                  t=int(state["t"]), evaluations=len(state["eval_log"]), compact=compact)
     record = dict(state, np_random=dict(pos=int(pos), has_gauss=int(has_gauss), cached=float(cached)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("header.json", json.dumps(header, allow_nan=False))
         z.writestr("state.json", json.dumps(record, allow_nan=False))
         z.writestr("np_random_keys.npy", _npy(np.asarray(keys, dtype=np.uint32)))
-        for field, array in es_state.arrays_of(es).items():
+        for field, array in arrays.items():
             z.writestr(f"optimizer/{field}.npy", _npy(array))
     atomic.write_bytes(path, buf.getvalue())
 
@@ -78,8 +89,37 @@ def load(path, settings, before, make_es, eval_steps=1):
                   if n.startswith("optimizer/")}
     np_random = _checked_rng(record.pop("np_random", None) if isinstance(record, dict) else None, keys, path)
     _check_record(record, path, t, evaluations, es.num_params)
+    if header.get("compact") is True:
+        _expand(arrays, es, path)
+    elif UPPER in arrays:
+        raise UserError(f"{path}: holds a compact covariance but its header does not say compact")
     es_state.restore(es, arrays, path)
+    if header.get("compact") is True:
+        _decompose(es)
     return dict(record, es=es), np_random
+
+
+def _expand(arrays, es, path):
+    """The full covariance of a compact checkpoint, with placeholders for its eigendecomposition."""
+    n = es.num_params
+    upper = arrays.pop(UPPER, None)
+    if upper is None or upper.dtype != np.float64 or upper.shape != (n * (n + 1) // 2,) or \
+            not np.isfinite(upper).all():
+        raise UserError(f"{path}: optimizer field {UPPER} is not the {n * (n + 1) // 2} finite float64 numbers "
+                        f"of a {n} x {n} upper triangle")
+    c = np.zeros((n, n))
+    c[np.triu_indices(n)] = upper
+    arrays[COVARIANCE] = c + np.triu(c, 1).T
+    arrays["es.sm.B"], arrays["es.sm.D"] = np.eye(n), np.ones(n)
+
+
+def _decompose(es):
+    """pycma's own eigendecomposition of the restored covariance (its counters as saved)."""
+    sm = es.es.sm
+    count = sm.count_eigen
+    sm._decompose_C()
+    sm.count_eigen, sm.last_update = count, sm.count_tell
+    es.es.C, es.es.B, es.es.D = sm.C, sm.B, sm.D
 
 
 def _open(path, es):
@@ -112,8 +152,8 @@ def _open(path, es):
     if any(n.endswith("data.pkl") for n in names):
         z.close()
         raise UserError(f"{path}: {OLDER}")
-    allowed = {"header.json", "state.json", "np_random_keys.npy"} | {f"optimizer/{f[0]}.npy"
-                                                                    for f in es_state.fields_of(es)}
+    allowed = {"header.json", "state.json", "np_random_keys.npy", f"optimizer/{UPPER}.npy"} | \
+        {f"optimizer/{f[0]}.npy" for f in es_state.fields_of(es)}
     strange = [n for n in names if n not in allowed] or [n for n in set(names) if names.count(n) > 1]
     packed = [i.filename for i in z.infolist() if i.compress_type != zipfile.ZIP_STORED]
     if strange or packed:
@@ -144,6 +184,8 @@ def _check_header(header, path, settings, before, es):
         value = header.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= high:
             raise UserError(f"{path}: header field {key} is {value!r}, expected an integer in [0, {high}]")
+    if header.get("compact", False) not in (True, False):
+        raise UserError(f"{path}: header field compact is {header.get('compact')!r}, expected true or false")
     if not isinstance(header.get("settings"), dict):
         raise UserError(f"{path}: header field settings is not a table of settings")
     compare_settings(path, header["settings"], settings, before)
@@ -156,8 +198,10 @@ def _state_bytes(es, t, evaluations):
 
 def _check_entry_sizes(z, path, es, t, evaluations):
     s = es_state.sizes(es)
+    n = es.num_params
     bound = {"header.json": HEADER_BYTES, "state.json": _state_bytes(es, t, evaluations),
-             "np_random_keys.npy": 624 * 4 + NPY_HEADER_BYTES}
+             "np_random_keys.npy": 624 * 4 + NPY_HEADER_BYTES,
+             f"optimizer/{UPPER}.npy": n * (n + 1) // 2 * 8 + NPY_HEADER_BYTES}
     for name, _, shape, *_ in es_state.fields_of(es):
         dims = [s.get(d, s["p"] if d == "k" else d) for d in shape]
         bound[f"optimizer/{name}.npy"] = int(np.prod(dims, dtype=np.int64)) * 8 + NPY_HEADER_BYTES
