@@ -159,8 +159,10 @@ def sizes(es):
     return dict(n=es.num_params, p=es.popsize, e=getattr(es, "elite_popsize", 0))
 
 
-def _checked(path, kind, shape, low, high, _required, value, s, where):
-    """`value` as the field's Python value, or a one-line UserError naming `where` and the field."""
+def _checked(field, value, s, where):
+    """`value` as the Python value of `field` (a row of FIELDS), or a one-line UserError naming
+    `where` and the field."""
+    path, kind, shape, low, high, _ = field
     def bad(why):
         return UserError(f"{where}: optimizer field {path} {why}")
     if not isinstance(value, np.ndarray) or value.dtype != np.dtype(DTYPES[kind]):
@@ -199,7 +201,7 @@ def restore(es, arrays, where):
     if missing:
         raise UserError(f"{where}: optimizer field {missing[0]} is missing")
     s = sizes(es)
-    values = {p: _checked(*fields[p], a, s, where) for p, a in arrays.items()}
+    values = {p: _checked(fields[p], a, s, where) for p, a in arrays.items()}
     for path, value in values.items():
         _set(es, path, value)
     if type(es).__name__ == "CMAES":

@@ -141,7 +141,7 @@ def _open(path, es):
     if signature != b"PK\x05\x06" or comment:
         raise UserError(f"{path}: not a checkpoint of {KIND} (not a zip written by train.py)")
     if entries > max_entries or directory > entries * (46 + 256):
-        if entries > max_entries and _is_torch_zip(path, size):
+        if entries > max_entries and _is_torch_zip(path):
             raise UserError(f"{path}: {OLDER}")
         raise UserError(f"{path}: not a checkpoint of {KIND} ({entries} entries, at most {max_entries} expected)")
     try:
@@ -163,7 +163,7 @@ def _open(path, es):
     return z
 
 
-def _is_torch_zip(path, size):
+def _is_torch_zip(path):
     try:
         with zipfile.ZipFile(path) as z:
             return any(i.filename.endswith("data.pkl") for i in z.infolist()[:64])
@@ -213,13 +213,17 @@ def _check_entry_sizes(z, path, es, t, evaluations):
 
 def _json(z, path, name, limit):
     try:
-        data = z.read(name)
+        if z.getinfo(name).file_size > limit:  # the directory's claim, checked before reading
+            raise UserError(f"{path}: {name} holds {z.getinfo(name).file_size} bytes, more than the {limit} "
+                            "these settings allow")
+        with z.open(name) as f:
+            data = f.read(limit + 1)  # and the bytes, in case the claim lies
     except KeyError:
         raise UserError(f"{path}: not a checkpoint of {KIND} (no {name})") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise UserError(f"{path}: damaged ({name}: {e})") from None
     if len(data) > limit:
-        raise UserError(f"{path}: {name} holds {len(data)} bytes, more than the {limit} these settings allow")
+        raise UserError(f"{path}: {name} holds more than the {limit} bytes these settings allow")
     return json_data.loads(data, path, f"a checkpoint of {KIND} ({name})", max_depth=4)
 
 
