@@ -75,6 +75,11 @@ class ExtractConfig:
     action_noise: float = arg(0.0, "with --controller: standard deviation of N(0, sigma) noise added to each of the "
                                    "agent's actions, clipped to the action space (0 = none; Sha01in's JAX port: 0.05)",
                               min=0.0, before=0.0)
+    record_rewards: bool = arg(False, "also store each step's reward (float32 (T,)) and done (bool (T,): the real "
+                                      "env would have ended the episode there, Gymnasium's terminated) as arrays "
+                                      "`reward` and `done` in the episode's .npz, for M's reward and done heads "
+                                      "(rnn_train.py --reward_done 1); off = the original's files (obs, action)",
+                               before=False)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Episode files, `record/<seed>.npz` as extract.py writes them: listing, checking, loading.
 
-An episode holds `obs` uint8 (T, 64, 64, 3) and `action` float16 (T, 3). Readers name the
-file and the problem in a one-line cli.UserError for anything else.
+An episode holds `obs` uint8 (T, 64, 64, 3) and `action` float16 (T, 3); one that extract.py
+wrote with --record_rewards also `reward` float32 (T,) and `done` bool (T,) (`load_rewards`).
+Readers name the file and the problem in a one-line cli.UserError for anything else.
 """
 import os
 import zipfile
@@ -12,6 +13,7 @@ import numpy as np
 from plumbing.cli import UserError
 
 FRAME_SHAPE = (64, 64, 3)
+REWARD_KEYS = ("reward", "done")  # extract.py --record_rewards
 NOT_NPZ = "not an .npz archive"
 
 
@@ -59,13 +61,14 @@ def _check_obs(path, shape, dtype):
         raise UserError(f"{path}: obs is {dtype} {tuple(shape)}, expected uint8 (T, 64, 64, 3)")
 
 
-def load_episode(path, keys=("obs",)):
-    """The arrays `keys` of episode `path` (obs checked as in `episode_length`)."""
+def load_episode(path, keys=("obs",), optional=()):
+    """The arrays `keys` of episode `path` (obs checked as in `episode_length`), and those of
+    `optional` that the file holds."""
     if os.path.isfile(path) and not zipfile.is_zipfile(path):  # np.load would try it as a pickle
         raise _not_an_episode(path, NOT_NPZ)
     try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in keys}
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in (*keys, *(k for k in optional if k in data.files))}
     except KeyError as e:
         raise UserError(f"{path}: no {e} array (not an episode file)") from None
     except zipfile.BadZipFile:
@@ -75,3 +78,20 @@ def load_episode(path, keys=("obs",)):
     if "obs" in arrays:
         _check_obs(path, arrays["obs"].shape, arrays["obs"].dtype)
     return arrays
+
+
+def load_rewards(path, frames):
+    """(reward float32 (frames,), done bool (frames,)) of episode `path`, or None when the file
+    has neither (the original's files and extract.py's without --record_rewards); a one-line
+    UserError when it has one without the other or either has another shape or dtype."""
+    arrays = load_episode(path, (), optional=REWARD_KEYS)
+    if not arrays:
+        return None
+    reward, done = arrays.get("reward"), arrays.get("done")
+    if reward is None or done is None:
+        raise UserError(f"{path}: has {', '.join(arrays)} but not both reward and done")
+    if reward.shape != (frames,) or done.shape != (frames,) or not np.issubdtype(reward.dtype, np.floating) \
+            or done.dtype != np.bool_:
+        raise UserError(f"{path}: reward is {reward.dtype} {reward.shape} and done {done.dtype} {done.shape}, "
+                        f"expected float ({frames},) and bool ({frames},)")
+    return reward.astype(np.float32), done
