@@ -41,8 +41,12 @@ def before_options(*classes):
 class EnvConfig:
     """The CarRacing environment (env.py)."""
 
-    env_name: str = arg("carracing", "environment name (only carracing exists; kept for the original's make_env signature)",
-                        choices=("carracing",))
+    env_name: str = arg("carracing", "environment name: carracing = the real track (the original); carracing_dream "
+                                     "= train.py trains the controller inside M's dream (dream_env.CarRacingDreamBatch, "
+                                     "M with --reward_done 1 heads, DreamConfig's --train_temperature), as the "
+                                     "original's Doom train.py (doomrnn); its evaluations of the mean stay on the real "
+                                     "track, and the logs are named carracing_dream.*",
+                        choices=("carracing", "carracing_dream"))
     lap_complete_percent: float = arg(1.0, "an episode also ends when the car crosses the start line having visited more "
                                            "than this fraction of tiles; 1.0 = only when every tile is visited, as gym "
                                            "0.9.4 (Gymnasium's default is 0.95)", min=0.0)
@@ -162,6 +166,14 @@ class RNNConfig:
     input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.0)
     use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
     output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.0)
+    reward_done: int = arg(0, "1 = M also predicts each step's reward and done (a head of 2 outputs on the LSTM "
+                              "output: done logit, as the original's Doom M's restart, and reward), trained on "
+                              "series.npz's reward and done (extract.py --record_rewards) with cost = z cost + "
+                              "done cost + reward cost (README, Training inside the dream); its 2 extra arrays "
+                              "come last in rnn.json, which the original's loader skips; 0 = the original's "
+                              "CarRacing M", choices=(0, 1), before=0)
+    restart_factor: float = arg(10.0, "with --reward_done 1: weight of the done = 1 steps in the done cost (the "
+                                      "original's Doom M: 10)", min=0.0, before=10.0)
     is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
                                "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
                                "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",
@@ -303,6 +315,9 @@ class DreamConfig:
     max_frames: int = arg(1200, "the dream reports done on the step that takes its frame count past this (the "
                                 "original's > 1200); dream_model.py also stops at --max_episode_length, as the "
                                 "original's loop", min=1)
+    train_temperature: float = arg(1.25, "train.py --env_name carracing_dream: the temperature of the training "
+                                          "dreams (the original's Doom TEMPERATURE, 1.25 in its code, 1.15 in the "
+                                          "paper)", min=0.01)
 
 
 @dataclass
