@@ -396,8 +396,8 @@ def sample_z_batch(logmix, mean, logstd, temperature, rngs):
     draws = [(rng.random(logmix2.shape[1]), rng.standard_normal(logmix2.shape[1])) for rng in rngs]
     uniform, normal = (np.array(d) for d in zip(*draws))
     idx = np.minimum(np.count_nonzero(np.cumsum(pdf, -1) < uniform[..., None], -1), pdf.shape[-1] - 1)[..., None]
-    chosen_mean, chosen_logstd = (np.take_along_axis(np.asarray(a), idx, -1)[..., 0] for a in (mean, logstd))
-    return chosen_mean + np.exp(chosen_logstd) * normal * np.sqrt(temperature)
+    chosen_mean, chosen_logstd = (np.take_along_axis(np.asarray(a, np.float64), idx, -1)[..., 0] for a in (mean, logstd))
+    return chosen_mean + np.exp(chosen_logstd) * (normal * np.sqrt(temperature))  # the original's order
 
 
 def sample_sequence(rnn, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):
