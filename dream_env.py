@@ -66,6 +66,7 @@ class CarRacingDream:
         self.max_frames = max_frames
         self.np_random = np.random.RandomState()
         self.z, self.state, self.frame_count = None, None, None
+        self.total_reward, self.done_by_m = 0.0, False  # the heads' sum and done since reset (M with heads)
         self.screen, self.window_closed = None, False
 
     def seed(self, seed):
@@ -80,6 +81,7 @@ class CarRacingDream:
         self.state = rnn_init_state(self.rnn)
         self.agent.state = self.state
         self.frame_count = 0
+        self.total_reward, self.done_by_m = 0.0, False
         return self.z
 
     def step(self, action):
@@ -92,7 +94,9 @@ class CarRacingDream:
             logmix, mean, logstd, self.state = mdn_step(self.rnn, self.z, action, self.state)
         self.agent.state = self.state
         self.z = sample_z(logmix, mean, logstd, self.temperature, self.np_random)
-        done = self.frame_count > self.max_frames or done_logit > 0
+        self.total_reward += reward
+        self.done_by_m = done_logit > 0
+        done = self.frame_count > self.max_frames or self.done_by_m
         return self.z, reward, done, {}
 
     def decode_obs(self, z):

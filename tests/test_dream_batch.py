@@ -180,3 +180,12 @@ def test_train_py_trains_in_the_dream_and_evaluates_on_the_real_track(dream_work
     proc = run_script("train.py", *args, "--rnn_path", "plain.json", "--log_dir", "plain", cwd=dream_workdir, mpi=3,
                       check=False, timeout=120)
     assert proc.returncode != 0 and "M has no reward and done heads" in proc.stderr
+
+
+def test_dream_model_prints_the_heads_reward_and_done(dream_workdir, tmp_path):
+    from conftest import run_script
+
+    proc = run_script("dream_model.py", "--config", "smoke", "--initial_z_path", "initial_z/initial_z.json",
+                      "--max_episode_length", "12", "--gif", tmp_path / "d.gif", "--seed", "3", cwd=dream_workdir)
+    assert "dream of 12 frames" in proc.stdout
+    assert "predicted reward 12000.00 (M's reward head); M's done head did not fire" in proc.stdout
