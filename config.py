@@ -352,6 +352,10 @@ class PipelineConfig:
     round_continue: str = arg("vmc", "rounds > 1: which of V, M and C start from the last round's weights and mean "
                                      "(vae_train.py, rnn_train.py, train.py --init_from); the others start fresh",
                               choices=("vmc", "vm", "v", "vc", "mc", "m", "c", ""))
+    variant: str = arg("", "a named variant of the pipeline: dream = extract.py --record_rewards 1, rnn_train.py "
+                           "--reward_done 1 and train.py --env_name carracing_dream (the controller trained inside "
+                           "M's dream, evaluated on the real track); empty = the original's pipeline",
+                       choices=("", "dream"), before="")
     first_round_config: str = arg("", "rounds > 1: the preset round 1 runs at (empty = --config); rounds 2 on run at "
                                       "--config (the medium preset: round 1 is the small preset's whole run)")
 
