@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 import config
 from files import atomic
-from files.episodes import REWARD_KEYS, list_episodes, load_episode, load_rewards
+from files.episodes import REWARD_KEYS, list_episodes, load_episode, rewards_of
 from plumbing import cli
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_training
@@ -41,7 +41,7 @@ def read_episode(path):
         obs, action = ep["obs"], ep["action"]
         if action.shape != (len(obs), 3):
             return UserError(f"{path}: action has shape {action.shape}, expected ({len(obs)}, 3) for its {len(obs)} frames")
-        return obs, action, load_rewards(path, len(obs)) if REWARD_KEYS[0] in ep or REWARD_KEYS[1] in ep else None
+        return obs, action, rewards_of(path, ep, len(obs))
     except UserError as e:
         return e
 

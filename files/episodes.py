@@ -1,7 +1,7 @@
 """Episode files, `record/<seed>.npz` as extract.py writes them: listing, checking, loading.
 
 An episode holds `obs` uint8 (T, 64, 64, 3) and `action` float16 (T, 3); one that extract.py
-wrote with --record_rewards also `reward` float32 (T,) and `done` bool (T,) (`load_rewards`).
+wrote with --record_rewards also `reward` float32 (T,) and `done` bool (T,) (`rewards_of`).
 Readers name the file and the problem in a one-line cli.UserError for anything else.
 """
 import os
@@ -80,16 +80,16 @@ def load_episode(path, keys=("obs",), optional=()):
     return arrays
 
 
-def load_rewards(path, frames):
-    """(reward float32 (frames,), done bool (frames,)) of episode `path`, or None when the file
-    has neither (the original's files and extract.py's without --record_rewards); a one-line
-    UserError when it has one without the other or either has another shape or dtype."""
-    arrays = load_episode(path, (), optional=REWARD_KEYS)
-    if not arrays:
+def rewards_of(path, arrays, frames):
+    """(reward float32 (frames,), done bool (frames,)) of the arrays loaded from episode `path`
+    (`load_episode(path, ..., optional=REWARD_KEYS)`), or None when the file has neither (the
+    original's files and extract.py's without --record_rewards); a one-line UserError when it
+    has one without the other or either has another shape or dtype."""
+    if not any(k in arrays for k in REWARD_KEYS):
         return None
     reward, done = arrays.get("reward"), arrays.get("done")
     if reward is None or done is None:
-        raise UserError(f"{path}: has {', '.join(arrays)} but not both reward and done")
+        raise UserError(f"{path}: has {', '.join(k for k in REWARD_KEYS if k in arrays)} but not both reward and done")
     if reward.shape != (frames,) or done.shape != (frames,) or not np.issubdtype(reward.dtype, np.floating) \
             or done.dtype != np.bool_:
         raise UserError(f"{path}: reward is {reward.dtype} {reward.shape} and done {done.dtype} {done.shape}, "
