@@ -5,7 +5,8 @@ the packet's solutions x num_episode dreams are the K rows of one dream_env.CarR
 Each step every running dream's controller acts on [z, h] (or its exp_mode's features) of its
 own z and M state, as the agent does in the real env, then M advances once with (z, action)
 and samples the next z (the dream env is M: the agent's own M step is that step). A dream
-ends when M's done head fires, at the frame cap, or at the step cap; it then leaves the batch.
+ends when M's done head fires, at the frame cap, or at the step cap; it then leaves the batch
+(train.py's --no_reward_steps applies to real episodes only).
 Episode e of solution i dreams from np.random.RandomState((seeds[i], e)), so antithetic pairs
 (the same seed) meet the same dream noise, and a packet's results do not depend on its size
 beyond float rounding.
