@@ -113,8 +113,8 @@ def ended(info):
 
 
 class RewardRecorder:
-    """An env that writes each step's reward and done into row `k` of `reward` and `done`
-    (arrays (K, T)); everything else goes to the env itself."""
+    """An env that writes its episode's step t reward and done into `reward[t]` and `done[t]`
+    (one episode's rows of the recording arrays); everything else goes to the env itself."""
 
     def __init__(self, env, reward, done):
         object.__setattr__(self, "_parts", (env, reward, done))
