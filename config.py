@@ -41,8 +41,12 @@ def before_options(*classes):
 class EnvConfig:
     """The CarRacing environment (env.py)."""
 
-    env_name: str = arg("carracing", "environment name (only carracing exists; kept for the original's make_env signature)",
-                        choices=("carracing",))
+    env_name: str = arg("carracing", "environment name: carracing = the real track (the original); carracing_dream "
+                                     "= train.py trains the controller inside M's dream (dream_env.CarRacingDreamBatch, "
+                                     "M with --reward_done 1 heads, DreamConfig's --train_temperature), as the "
+                                     "original's Doom train.py (doomrnn); its evaluations of the mean stay on the real "
+                                     "track, and the logs are named carracing_dream.*",
+                        choices=("carracing", "carracing_dream"))
     lap_complete_percent: float = arg(1.0, "an episode also ends when the car crosses the start line having visited more "
                                            "than this fraction of tiles; 1.0 = only when every tile is visited, as gym "
                                            "0.9.4 (Gymnasium's default is 0.95)", min=0.0)
@@ -75,6 +79,11 @@ class ExtractConfig:
     action_noise: float = arg(0.0, "with --controller: standard deviation of N(0, sigma) noise added to each of the "
                                    "agent's actions, clipped to the action space (0 = none; Sha01in's JAX port: 0.05)",
                               min=0.0, before=0.0)
+    record_rewards: bool = arg(False, "also store each step's reward (float32 (T,)) and done (bool (T,): the real "
+                                      "env would have ended the episode there, Gymnasium's terminated) as arrays "
+                                      "`reward` and `done` in the episode's .npz, for M's reward and done heads "
+                                      "(rnn_train.py --reward_done 1); off = the original's files (obs, action)",
+                               before=False)
 
 
 @dataclass
@@ -157,6 +166,14 @@ class RNNConfig:
     input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.0)
     use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
     output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.0)
+    reward_done: int = arg(0, "1 = M also predicts each step's reward and done (a head of 2 outputs on the LSTM "
+                              "output: done logit, as the original's Doom M's restart, and reward), trained on "
+                              "series.npz's reward and done (extract.py --record_rewards) with cost = z cost + "
+                              "done cost + reward cost (README, Training inside the dream); its 2 extra arrays "
+                              "come last in rnn.json, which the original's loader skips; 0 = the original's "
+                              "CarRacing M", choices=(0, 1), before=0)
+    restart_factor: float = arg(10.0, "with --reward_done 1: weight of the done = 1 steps in the done cost (the "
+                                      "original's Doom M: 10)", min=0.0, before=10.0)
     is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
                                "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
                                "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",
@@ -298,6 +315,9 @@ class DreamConfig:
     max_frames: int = arg(1200, "the dream reports done on the step that takes its frame count past this (the "
                                 "original's > 1200); dream_model.py also stops at --max_episode_length, as the "
                                 "original's loop", min=1)
+    train_temperature: float = arg(1.25, "train.py --env_name carracing_dream: the temperature of the training "
+                                          "dreams (the original's Doom TEMPERATURE, 1.25 in its code, 1.15 in the "
+                                          "paper)", min=0.01)
 
 
 @dataclass
@@ -332,6 +352,10 @@ class PipelineConfig:
     round_continue: str = arg("vmc", "rounds > 1: which of V, M and C start from the last round's weights and mean "
                                      "(vae_train.py, rnn_train.py, train.py --init_from); the others start fresh",
                               choices=("vmc", "vm", "v", "vc", "mc", "m", "c", ""))
+    variant: str = arg("", "a named variant of the pipeline: dream = extract.py --record_rewards 1, rnn_train.py "
+                           "--reward_done 1 and train.py --env_name carracing_dream (the controller trained inside "
+                           "M's dream, evaluated on the real track); empty = the original's pipeline",
+                       choices=("", "dream"), before="")
     first_round_config: str = arg("", "rounds > 1: the preset round 1 runs at (empty = --config); rounds 2 on run at "
                                       "--config (the medium preset: round 1 is the small preset's whole run)")
 

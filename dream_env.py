@@ -23,6 +23,19 @@ so the dream was not M's prediction for the step the agent took. Here the env ho
 advances it once per step (`rnn.mdn_step` from the pre-step state) and hands the result to the
 agent (`agent.state`), replacing the agent's own advance from the same inputs; the sampled z is
 M's actual prediction for (z, action).
+
+With an M that has reward and done heads (rnn_train.py --reward_done 1), `step` returns the
+reward head's prediction, and `done` also when the done logit is > 0 (the original's Doom rule);
+an M without them keeps the original's reward 0.
+
+`CarRacingDreamBatch` is the dream for training (train.py --env_name carracing_dream), in the
+shape of the original's Doom dream env (doomrnn.py's DoomCoverRNNEnv) but K dreams in one LSTM
+batch: reset(seeds) starts dream k with its own RandomState(seeds[k]) (an initial_z.json entry
+and its z, as `reset` above), step(actions) runs M once on the K (z, action) rows, samples each
+next z at the temperature from its dream's generator (rnn.sample_z_batch: the draws and the
+formula of `sample_z`, the original's), and returns the heads' reward and done (logit > 0, or the
+frame count past max_frames). Dream k of a batch is the dream a batch of one with seeds[k] gives
+(up to the float rounding of a batched matrix product).
 """
 import numpy as np
 from gymnasium import spaces
@@ -31,7 +44,9 @@ from PIL import Image
 from config import DreamConfig
 from files.tfjson import load_initial_z
 from plumbing.cli import UserError
-from rnn.rnn import mdn_step, rnn_init_state, sample_z
+import torch
+
+from rnn.rnn import LSTMStateTuple, dream_step, mdn_step, rnn_init_state, sample_z, sample_z_batch
 
 SCREEN_X, SCREEN_Y = 64, 64
 FACTOR = 8  # the original's display upscale
@@ -51,6 +66,7 @@ class CarRacingDream:
         self.max_frames = max_frames
         self.np_random = np.random.RandomState()
         self.z, self.state, self.frame_count = None, None, None
+        self.total_reward, self.done_by_m = 0.0, False  # the heads' sum and done since reset (M with heads)
         self.screen, self.window_closed = None, False
 
     def seed(self, seed):
@@ -65,16 +81,23 @@ class CarRacingDream:
         self.state = rnn_init_state(self.rnn)
         self.agent.state = self.state
         self.frame_count = 0
+        self.total_reward, self.done_by_m = 0.0, False
         return self.z
 
     def step(self, action):
         """Advance M once with (z, action) and sample the next z from its mixture (the fix above)."""
         self.frame_count += 1
-        logmix, mean, logstd, self.state = mdn_step(self.rnn, self.z, action, self.state)
+        reward, done_logit = 0.0, 0.0
+        if getattr(self.rnn.hps, "reward_done", 0):
+            logmix, mean, logstd, reward, done_logit, self.state = dream_step(self.rnn, self.z, action, self.state)
+        else:
+            logmix, mean, logstd, self.state = mdn_step(self.rnn, self.z, action, self.state)
         self.agent.state = self.state
         self.z = sample_z(logmix, mean, logstd, self.temperature, self.np_random)
-        done = self.frame_count > self.max_frames
-        return self.z, 0.0, done, {}
+        self.total_reward += reward
+        self.done_by_m = done_logit > 0
+        done = self.frame_count > self.max_frames or self.done_by_m
+        return self.z, reward, done, {}
 
     def decode_obs(self, z):
         """V's decoding of z: a (64, 64, 3) uint8 frame."""
@@ -109,6 +132,48 @@ class CarRacingDream:
 
             pygame.display.quit()
             self.screen = None
+
+
+class CarRacingDreamBatch:
+    """K dreams of M (an MDNRNN with reward and done heads) in one LSTM batch (module docstring)."""
+
+    def __init__(self, rnn, initial_z, temperature=DreamConfig.train_temperature, max_frames=DreamConfig.max_frames):
+        if not getattr(rnn.hps, "reward_done", 0):
+            raise UserError("M has no reward and done heads to dream with (train it with rnn_train.py --reward_done 1 "
+                            "on episodes recorded with extract.py --record_rewards 1)")
+        if not temperature > 0:
+            raise UserError(f"temperature {temperature}: must be > 0 (the sampling divides by it)")
+        self.rnn, self.initial_z, self.temperature, self.max_frames = rnn, initial_z, temperature, max_frames
+        self.rngs, self.z, self.state, self.frame_count = [], None, None, 0
+
+    def reset(self, seeds):
+        """K = len(seeds) fresh dreams (M's zero state, an initial z each); returns z (K, z_size)."""
+        self.rngs = [np.random.RandomState(s) for s in seeds]
+        self.z = np.array([self._initial_z(rng) for rng in self.rngs])
+        self.state = self.rnn.initial_state(len(seeds))
+        self.frame_count = 0
+        return self.z
+
+    def _initial_z(self, rng):
+        mu, logvar = self.initial_z[rng.randint(0, len(self.initial_z))]
+        return mu + np.exp(logvar / 2.0) * rng.randn(*logvar.shape)
+
+    @torch.inference_mode()
+    def step(self, actions):
+        """Advance the K dreams with `actions` (K, 3): (z (K, z_size), reward (K,), done (K,) bool)."""
+        self.frame_count += 1
+        x = torch.from_numpy(np.concatenate([self.z, actions], 1).astype(np.float32))
+        out, self.state = self.rnn.step(x, self.state)
+        logmix, mean, logstd = (t.numpy() for t in self.rnn.mdn(out))
+        done_logit, reward = (t.numpy() for t in self.rnn.heads(out))
+        self.z = sample_z_batch(logmix, mean, logstd, self.temperature, self.rngs)
+        return self.z, reward.astype(np.float64), (done_logit > 0) | (self.frame_count > self.max_frames)
+
+    def keep(self, rows):
+        """Go on with the dreams `rows` (indices, in order) only, e.g. those not done."""
+        rows = list(rows)
+        self.rngs, self.z = [self.rngs[k] for k in rows], self.z[rows]
+        self.state = LSTMStateTuple(self.state.c[rows], self.state.h[rows])
 
 
 def make_env(env_name="carracing", agent=None, seed=-1, cfg=None):

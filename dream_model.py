@@ -13,6 +13,11 @@ original's loop. With a display the frames are shown in a window (x8, as the ori
 without one, or with --gif, they are written as a GIF: every 2nd frame at x4 (256x256, 25 fps,
 the real env's speed).
 
+With an M that has reward and done heads (rnn_train.py --reward_done 1) the dream is the one
+the controller trains in (train.py --env_name carracing_dream): each step's reward is M's
+prediction, the dream ends when M predicts done, and the total predicted reward and how the
+dream ended are printed.
+
 Fixes of the original (listed in the README): M advances once per dream step, not twice (see
 dream_env.py); the `[seed]` argument is used (the original printed it and seeded the dream from
 np.random); without one a seed is drawn, used and printed, so any dream can be repeated.
@@ -108,6 +113,9 @@ def main():
         steps = dream(model, env, cfg.max_episode_length, show=show)
     env.close()
     print("dream of", steps, "frames at temperature", dream_cfg.temperature)
+    if getattr(model.rnn.hps, "reward_done", 0):
+        ended = "ended by M's done head" if env.done_by_m else "M's done head did not fire"
+        print(f"predicted reward {env.total_reward:.2f} (M's reward head); {ended}")
     if gif:
         print("wrote", gif)
 

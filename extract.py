@@ -6,7 +6,11 @@
 
 Each file holds `obs` (T, 64, 64, 3) uint8, where obs[t] is the frame action[t] was chosen
 on (obs[0] is the reset frame), and `action` (T, 3) float16 = (steer, gas, brake), T =
-max_frames (episodes never end early: full_episode=True).
+max_frames (episodes never end early: full_episode=True). With --record_rewards (off by
+default: the original's files) it also holds `reward` (T,) float32, the reward env.step paid
+for action[t], and `done` (T,) bool, whether that step would have ended the episode
+(Gymnasium's terminated: every tile visited, or the car off the playfield); the original's
+readers ignore the extra arrays.
 
 The data policy is the original's. Its extract.py drove with an agent whose V, M and
 controller were all freshly random: controller parameters Cauchy * s with s ~ U(0, 0.01),
@@ -90,13 +94,48 @@ def random_controller(rs):
     return act
 
 
-def is_complete(path, frames):
-    """Whether `path` is an episode file of `frames` frames; reads only the two array headers."""
+def is_complete(path, frames, rewards=False):
+    """Whether `path` is an episode file of `frames` frames (with `rewards`: also its reward and
+    done arrays); reads only the array headers."""
     try:
         return (array_header(path, "obs") == ((frames, *FRAME_SHAPE), np.uint8)
-                and array_header(path, "action") == ((frames, 3), np.float16))
+                and array_header(path, "action") == ((frames, 3), np.float16)
+                and (not rewards or (array_header(path, "reward") == ((frames,), np.float32)
+                                     and array_header(path, "done") == ((frames,), np.bool_))))
     except UserError:
         return False
+
+
+def ended(info):
+    """Whether a step would have ended the episode: Gymnasium's CarRacing sets info["lap_finished"]
+    exactly when it terminates (True: every tile visited; False: off the playfield)."""
+    return "lap_finished" in info
+
+
+class RewardRecorder:
+    """An env that writes its episode's step t reward and done into `reward[t]` and `done[t]`
+    (one episode's rows of the recording arrays); everything else goes to the env itself."""
+
+    def __init__(self, env, reward, done):
+        object.__setattr__(self, "_parts", (env, reward, done))
+        object.__setattr__(self, "_t", 0)
+
+    def reset(self):
+        object.__setattr__(self, "_t", 0)
+        return self._parts[0].reset()
+
+    def step(self, action):
+        env, reward, done = self._parts
+        obs, r, d, info = env.step(action)
+        reward[self._t], done[self._t] = r, ended(info)
+        object.__setattr__(self, "_t", self._t + 1)
+        return obs, r, d, info
+
+    def __getattr__(self, name):
+        return getattr(self._parts[0], name)
+
+    def __setattr__(self, name, value):  # e.g. the rollout's env.np_random = track generator
+        setattr(self._parts[0], name, value)
 
 
 class Progress:
@@ -152,7 +191,7 @@ class Progress:
 
 def record(envs, seeds, max_frames, progress):
     """Episodes of the random policy on the tracks of `seeds`, one per env, stepped in lockstep:
-    [(obs, action) arrays of max_frames frames]. Each episode depends on its seed only."""
+    [(obs, action, reward, done) arrays of max_frames frames]. Each episode depends on its seed only."""
     acts = [random_controller(np.random.RandomState(seed)) for seed in seeds]
     obs = []
     for env, seed in zip(envs, seeds):
@@ -160,14 +199,16 @@ def record(envs, seeds, max_frames, progress):
         obs.append(env.reset())
     recording_obs = np.empty((len(seeds), max_frames, *FRAME_SHAPE), np.uint8)
     recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
+    recording_reward, recording_done = np.empty((len(seeds), max_frames), np.float32), np.empty((len(seeds), max_frames), bool)
     for frame in range(max_frames):
         for k, (env, act) in enumerate(zip(envs, acts)):
             recording_obs[k, frame] = obs[k]
             action = act()
             recording_action[k, frame] = action
             obs[k], reward, done, info = env.step(action)  # done is always False with full_episode=True
+            recording_reward[k, frame], recording_done[k, frame] = reward, ended(info)
         progress.add(len(seeds))
-    return list(zip(recording_obs, recording_action))
+    return list(zip(recording_obs, recording_action, recording_reward, recording_done))
 
 
 def drives(index, share):
@@ -177,11 +218,14 @@ def drives(index, share):
 
 def record_agent(model, envs, seeds, max_frames, noise, progress):
     """Episodes of the agent `model` on the tracks of `seeds`, one per env, in one lockstep batch:
-    [(obs, action) arrays of max_frames frames]; the actions are the ones taken (with `noise`)."""
+    [(obs, action, reward, done) arrays of max_frames frames]; the actions are the ones taken (with `noise`)."""
     from agent.rollout import simulate_batch  # torch is loaded only when an agent drives
 
     recording_obs = np.empty((len(seeds), max_frames, *FRAME_SHAPE), np.uint8)
     recording_action = np.empty((len(seeds), max_frames, 3), np.float16)
+    recording_reward, recording_done = np.empty((len(seeds), max_frames), np.float32), np.empty((len(seeds), max_frames), bool)
+    # the rollout gives env k the k-th episode (one each), so env k's rewards are episode k's
+    recorders = [RewardRecorder(env, reward, done) for env, reward, done in zip(envs, recording_reward, recording_done)]
     streams = [np.random.default_rng((seed, 0, 1)) for seed in seeds]
 
     def on_step(job, episode, t, obs, action):
@@ -191,9 +235,9 @@ def record_agent(model, envs, seeds, max_frames, noise, progress):
         progress.add(1)
         return action
 
-    simulate_batch(model, envs[:len(seeds)], [model.model_params] * len(seeds), seeds, train_mode=True,
+    simulate_batch(model, recorders, [model.model_params] * len(seeds), seeds, train_mode=True,
                    max_len=max_frames, on_step=on_step)
-    return list(zip(recording_obs, recording_action))
+    return list(zip(recording_obs, recording_action, recording_reward, recording_done))
 
 
 def load_agent(cfg, model_cfg, env_cfg):
@@ -258,9 +302,9 @@ def _groups(items, size):
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _save_all(paths, episodes):
-    for path, (obs, action) in zip(paths, episodes):
-        atomic.save_npz(path, obs=obs, action=action)
+def _save_all(paths, episodes, rewards):
+    for path, (obs, action, reward, done) in zip(paths, episodes):
+        atomic.save_npz(path, obs=obs, action=action, **(dict(reward=reward, done=done) if rewards else {}))
 
 
 def write_policies(cfg, settings, episodes):
@@ -291,10 +335,10 @@ def main():
     seeds = [episode_seed(cfg.seed, i) for i in range(first, first + cfg.max_trials)]
     paths = [os.path.join(cfg.dir_name, f"{s}.npz") for s in seeds]
     agent = [drives(i, share) for i in range(first, first + cfg.max_trials)]
-    todo = [(s, p) for s, p, a in zip(seeds, paths, agent) if not a and not is_complete(p, cfg.max_frames)]
+    todo = [(s, p) for s, p, a in zip(seeds, paths, agent) if not a and not is_complete(p, cfg.max_frames, cfg.record_rewards)]
     groups = [batch for batch in _groups([(s, p) for s, p, a in zip(seeds, paths, agent) if a],
                                          model_cfg.envs_per_worker)
-              if not all(is_complete(p, cfg.max_frames) for _, p in batch)]
+              if not all(is_complete(p, cfg.max_frames, cfg.record_rewards) for _, p in batch)]
     recording = len(todo) + sum(map(len, groups))
     counts = np.array([recording, cfg.max_trials - recording])
     totals = np.zeros_like(counts)
@@ -311,7 +355,7 @@ def main():
                         if batch in groups else record(envs[:len(batch)], seeds_of_batch, cfg.max_frames, progress))
             if saving is not None:
                 saving.result()
-            saving = saver.submit(_save_all, [path for _, path in batch], episodes)
+            saving = saver.submit(_save_all, [path for _, path in batch], episodes, cfg.record_rewards)
         if saving is not None:
             saving.result()
     for env in envs:

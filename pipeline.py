@@ -28,6 +28,13 @@ small preset's whole run (its folder is then a small run), round 2 its own setti
 
     python pipeline.py --config medium          # = --rounds 2 --first_round_config small
 
+Variants (off by default: the original's pipeline): --variant dream records each step's reward
+and done (extract.py --record_rewards 1), trains M with reward and done heads (rnn_train.py
+--reward_done 1) and trains the controller inside M's dream (train.py --env_name
+carracing_dream); the evaluation and the report stay on the real track.
+
+    python pipeline.py --config smoke --variant dream --run_dir runs/smoke-dream
+
 <run_dir>/pipeline.json records each finished stage with the options it ran with. A re-run
 skips a finished stage whose options are unchanged and resumes an interrupted one from its
 checkpoint. A finished stage whose options changed is never reported as done: the
@@ -71,7 +78,7 @@ REPO = os.path.dirname(os.path.abspath(__file__))
 # pipeline stage -> (stage script, its config classes); install has no script
 STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig, ModelConfig)), "vae_train": ("vae_train", (VAEConfig,)),
           "series": ("series", (SeriesConfig,)), "rnn_train": ("rnn_train", (RNNConfig, RNNTrainConfig)),
-          "install": (None, ()), "train": ("train", (TrainConfig, ModelConfig, EnvConfig)),
+          "install": (None, ()), "train": ("train", (TrainConfig, ModelConfig, EnvConfig, DreamConfig)),
           "evaluate": ("model", (ModelConfig, EvalConfig, EnvConfig)),
           "report": ("report", (ReportConfig, ModelConfig, DreamConfig, EnvConfig))}
 SCRIPTS = [script for script, _ in STAGES.values() if script]
@@ -81,6 +88,9 @@ SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "tra
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
 EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
 NOT_RESULTS = ("resume", "device", "threads", "compiled")  # options that do not change a stage's results
+# --variant NAME: stage options a named variant adds before the user's own (which win)
+VARIANTS = {"": {}, "dream": {"extract": ["--record_rewards", "1"], "rnn_train": ["--reward_done", "1"],
+                             "train": ["--env_name", "carracing_dream"]}}
 HEARTBEAT_SECONDS = 30  # how often a running stage's wall time is saved in pipeline.json
 EVAL_LINE = re.compile(r"^seed (\S+) average_reward (\S+) stdev (\S+)$")
 
@@ -157,7 +167,7 @@ class Pipeline:
 
     def installed(self):
         """{what rnn_train and vae_train wrote: where the agent loads it} (the original's manual copy)."""
-        vae, (_, rnn), (_, agent, _), (_, _, dream, _) = (self.configs(name) for name in
+        vae, (_, rnn), (_, agent, *_), (_, _, dream, _) = (self.configs(name) for name in
                                                           ("vae_train", "rnn_train", "train", "report"))
         vae = vae[0]
         return {vae.weights_file(): agent.vae_path, rnn.weights_file(): agent.rnn_path,
@@ -386,7 +396,7 @@ def round_presets(cfg, preset):
 
 def run_round(p, extract_ranks):
     """Every stage of one round in its folder; returns its agent's files {"v", "m", "c"}."""
-    (_, extract, _), (vae,), (series,), (_, rnn), (train_cfg, agent, env_cfg), (report, *_) = (
+    (_, extract, _), (vae,), (series,), (_, rnn), (train_cfg, agent, env_cfg, _), (report, *_) = (
         p.configs(name) for name in ("extract", "vae_train", "series", "rnn_train", "train", "report"))
     base = log_base(train_cfg, env_cfg)
     p.stage("extract", [extract.dir_name], lambda: p.call("extract", [
@@ -417,6 +427,7 @@ def main():
     seeds = stage_seeds(cfg.seed)
     print(f"seeds (--seed {cfg.seed}): " + ", ".join(f"{s} {v}" for s, v in seeds.items()), flush=True)
     every, later = split_round_args(rest)
+    every = {script: VARIANTS[cfg.variant].get(script, []) + every[script] for script in every}
     presets = round_presets(cfg, preset)
     p = Pipeline(run_dir, presets[0], every, seeds, args.rerun)
     started = time.time()

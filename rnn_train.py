@@ -6,14 +6,20 @@ batches: batch_size distinct random episodes, a fresh z ~ N(mu, exp(logvar)) per
 (z_t, a_t) predicting z_{t+1} over max_seq_len steps from a zero state, Adam with the
 original's lr formula and element-wise gradient clipping. Writes tf_rnn/rnn.json at the end.
 
+With --reward_done 1 (off by default) M also learns each step's reward and done from
+series.npz's `reward` and `done` (extract.py --record_rewards, carried by series.py): the
+heads at step t predict the reward and done of (z_t, a_t), and the cost is z cost + done cost
++ reward cost (rnn/rnn.py, reward_done_loss), each logged as losses/z_cost, losses/done_cost
+and losses/reward_cost.
+
     python rnn_train.py                      # the paper's run (4000 steps x 100 sequences of 999)
     python rnn_train.py --config smoke
     python rnn_train.py --resume             # continue a killed run from tf_rnn/rnn_ckpt.pt
     python rnn_train.py --init_from rnn/rnn.json   # continue a trained M (on the series of a new V)
 """
 import dataclasses
-import time
 import os
+import time
 
 import numpy as np
 import torch
@@ -26,11 +32,13 @@ from files import atomic, checkpoint, npz_data, tfjson
 from plumbing import cli
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_training
-from rnn.rnn import MDNRNN, mdn_loss
+from rnn.rnn import MDNRNN, mdn_loss, reward_done_loss
 
 SERIES_KEYS = ("action", "mu", "logvar")
 SERIES_DTYPES = (np.float16, np.float32, np.float64)
 SERIES_MAX_BYTES = 2**31  # per array: 30,000 episodes of 1,000 frames at float16
+REWARD_KEYS = ("reward", "done")  # series.py's, with --record_rewards data
+REWARD_DTYPES = {"reward": (np.float16, np.float32, np.float64), "done": (np.bool_,)}
 
 
 def parse_args(argv=None):
@@ -38,12 +46,19 @@ def parse_args(argv=None):
 
 
 def load_series(path, hps):
-    """(action, mu, logvar) of series.npz, checked against hps; a one-line UserError otherwise."""
+    """(action, mu, logvar) of series.npz, checked against hps, then (reward, done) when
+    hps.reward_done; a one-line UserError otherwise."""
+    heads = getattr(hps, "reward_done", 0)
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file (series.py writes it)")
-    arrays = npz_data.load(path, "a series file", {k: SERIES_DTYPES for k in SERIES_KEYS}, SERIES_MAX_BYTES)
+    arrays = npz_data.load(path, "a series file", {k: SERIES_DTYPES for k in SERIES_KEYS}, SERIES_MAX_BYTES,
+                           optional=REWARD_DTYPES if heads else None)
+    if heads and any(k not in arrays for k in REWARD_KEYS):
+        raise UserError(f"{path}: no reward and done for --reward_done 1 (record the episodes with "
+                        "extract.py --record_rewards 1, then run series.py again)")
     action, mu, logvar = (arrays[k] for k in SERIES_KEYS)
-    if not all(np.isfinite(a).all() for a in (action, mu, logvar)):
+    rewards = tuple(arrays[k] for k in REWARD_KEYS) if heads else ()
+    if not all(np.isfinite(a).all() for a in (action, mu, logvar, *rewards[:1])):
         raise UserError(f"{path}: holds values that are not finite")
     z, width = hps.output_seq_width, hps.input_seq_width - hps.output_seq_width
     if mu.ndim != 3 or mu.shape[2] != z or logvar.shape != mu.shape or action.shape != (*mu.shape[:2], width):
@@ -55,19 +70,27 @@ def load_series(path, hps):
                         f"{hps.max_seq_len + 1} (lower --max_seq_len)")
     if n < hps.batch_size:
         raise UserError(f"{path}: {n} episodes, fewer than batch_size {hps.batch_size} (lower --batch_size)")
-    return action, mu, logvar
+    if rewards and (rewards[0].shape != (n, frames) or rewards[1].shape != (n, frames)
+                    or not np.issubdtype(rewards[0].dtype, np.floating) or rewards[1].dtype != np.bool_):
+        raise UserError(f"{path}: expected reward float (N,T) and done bool (N,T) for mu {mu.shape}; found reward "
+                        f"{rewards[0].dtype} {rewards[0].shape}, done {rewards[1].dtype} {rewards[1].shape}")
+    return (action, mu, logvar, *rewards)
 
 
-def random_batch(gen, action, mu, logvar, hps, device):
+def random_batch(gen, action, mu, logvar, hps, device, reward=None, done=None):
     """batch_size distinct episodes, a fresh z = mu + exp(logvar / 2) * N(0, 1), and the teacher-forcing
     pair: inputs [z_t, a_t] (B, max_seq_len, 35) and targets z_{t+1} (B, max_seq_len, 32), float32.
-    Done in torch (float16 tensors in, one CPU generator, so any device gets the same batches)."""
+    Done in torch (float16 tensors in, one CPU generator, so any device gets the same batches).
+    With `reward` and `done` (N, T) tensors, also their targets of step t (B, max_seq_len), float32."""
     indices = torch.randperm(len(mu), generator=gen)[:hps.batch_size]
     frames = hps.max_seq_len + 1
     m, lv = mu[indices, :frames].to(device).float(), logvar[indices, :frames].to(device).float()
     z = m + torch.exp(lv / 2.0) * torch.randn(m.shape, generator=gen).to(device)
     a = action[indices, :frames - 1].to(device).float()
-    return torch.cat([z[:, :-1], a], 2), z[:, 1:]
+    if reward is None:
+        return torch.cat([z[:, :-1], a], 2), z[:, 1:]
+    step_reward, step_done = (x[indices, :frames - 1].to(device).float() for x in (reward, done))
+    return torch.cat([z[:, :-1], a], 2), z[:, 1:], step_reward, step_done
 
 
 def run_settings(hps, cfg):
@@ -82,12 +105,12 @@ def main(argv=None):
         raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
     device = config.torch_device(cfg.device)
     set_torch_for_training(cfg.threads)
-    action, mu, logvar = load_series(cfg.series_path, hps)
+    action, mu, logvar, *rewards = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)
     tfjson.save_initial_z(cfg.initial_z_file(), mu, logvar)
 
-    action, mu, logvar = (torch.from_numpy(a) for a in (action, mu, logvar))
+    action, mu, logvar, *rewards = (torch.from_numpy(a) for a in (action, mu, logvar, *rewards))
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
     rnn = MDNRNN(hps).to(device)
@@ -98,7 +121,7 @@ def main(argv=None):
     settings = run_settings(hps, cfg)
     start = 0
     if cfg.resume:
-        before = config.before_options(config.RNNTrainConfig)
+        before = config.before_options(config.RNNConfig, config.RNNTrainConfig)
         start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, before, rnn, optimizer, gen)["step"]
 
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
@@ -108,9 +131,13 @@ def main(argv=None):
     began, last_print = time.time(), time.time()
     for step in range(start, hps.num_steps):
         lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
-        inputs, targets = random_batch(gen, action, mu, logvar, hps, device)
-        logmix, mean, logstd, _ = rnn(inputs)
+        inputs, targets, *step_reward_done = random_batch(gen, action, mu, logvar, hps, device, *rewards)
+        logmix, mean, logstd, _, *heads = rnn(inputs, heads=bool(rewards))
         cost = mdn_loss(logmix, mean, logstd, targets)
+        if rewards:
+            (done_logit, reward_pred), (step_reward, step_done) = heads, step_reward_done
+            parts = (cost, *reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor))
+            cost = sum(parts)
         optimizer.zero_grad(set_to_none=True)
         cost.backward()
         torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
@@ -123,6 +150,9 @@ def main(argv=None):
         bar.update(hps.batch_size)
         bar.set_postfix(cost=f"{cost:.4f}")
         writer.add_scalar("losses/cost", cost, step)
+        if rewards:
+            for name, part in zip(("z_cost", "done_cost", "reward_cost"), parts):
+                writer.add_scalar(f"losses/{name}", part.item(), step)
         writer.add_scalar("charts/learning_rate", lr, step)
         if step % cfg.log_every == 0 and step > 0:
             now = time.time()

@@ -11,6 +11,11 @@ disk (the next one loads while this one encodes), the encoder runs on the GPU wh
 batches of `encode_batch_size` frames, and an episode that is corrupt or whose length differs
 from the first one's stops the run with one line naming it (or, with --skip_bad, is left out
 with a warning). The output is written atomically: a failed run keeps the previous series.npz.
+
+Episodes recorded with extract.py --record_rewards carry `reward` (T,) and `done` (T,): when
+every episode kept has them, series.npz also holds `reward` float32 (N, T) and `done` bool
+(N, T) (rnn_train.py --reward_done 1 trains on them); when only some have them, they are left
+out with one warning line; without them the file is the original's.
 """
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +26,7 @@ from tqdm import tqdm
 
 import config
 from files import atomic
-from files.episodes import list_episodes, load_episode
+from files.episodes import REWARD_KEYS, list_episodes, load_episode, rewards_of
 from plumbing import cli
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_training
@@ -29,15 +34,16 @@ from vae.vae import ConvVAE
 
 
 def read_episode(path):
-    """(obs, action) of episode `path`, or the UserError that describes what is wrong with it."""
+    """(obs, action, (reward, done) or None) of episode `path`, or the UserError that describes
+    what is wrong with it."""
     try:
-        ep = load_episode(path, ("obs", "action"))
+        ep = load_episode(path, ("obs", "action"), optional=REWARD_KEYS)
+        obs, action = ep["obs"], ep["action"]
+        if action.shape != (len(obs), 3):
+            return UserError(f"{path}: action has shape {action.shape}, expected ({len(obs)}, 3) for its {len(obs)} frames")
+        return obs, action, rewards_of(path, ep, len(obs))
     except UserError as e:
         return e
-    obs, action = ep["obs"], ep["action"]
-    if action.shape != (len(obs), 3):
-        return UserError(f"{path}: action has shape {action.shape}, expected ({len(obs)}, 3) for its {len(obs)} frames")
-    return obs, action
 
 
 @torch.no_grad()
@@ -63,7 +69,7 @@ def main():
     vae = ConvVAE.from_json(cfg.vae_path, batch_size=cfg.encode_batch_size, is_training=False).to(device)
 
     action = mu = logvar = None  # allocated at the first good episode, whose length all must share
-    kept, skipped = 0, []
+    kept, skipped, without_rewards = 0, [], []
     bar = tqdm(total=len(files), unit="episode", desc="encoding")
     with bar, ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read_episode, files[0])
@@ -81,12 +87,17 @@ def main():
                 skipped.append(path)
                 bar.update(1)
                 continue
-            obs, act = episode
+            obs, act, rewards = episode
             if mu is None:
                 action = np.empty((len(files), len(obs), 3), np.float16)
                 mu = np.empty((len(files), len(obs), vae.z_size), np.float16)
                 logvar = np.empty_like(mu)
+                reward, done = np.zeros((len(files), len(obs)), np.float32), np.zeros((len(files), len(obs)), bool)
             action[kept] = act
+            if rewards is None:
+                without_rewards.append(path)
+            else:
+                reward[kept], done[kept] = rewards
             mu[kept], logvar[kept] = encode(vae, obs, cfg.encode_batch_size, device)
             kept += 1
             bar.update(1)
@@ -94,8 +105,15 @@ def main():
     if kept == 0:
         raise UserError(f"{cfg.data_dir}: no usable episodes ({len(skipped)} skipped)")
 
-    atomic.save_npz(out_path, action=action[:kept], mu=mu[:kept], logvar=logvar[:kept])
-    print(f"wrote {out_path}: {kept} episodes x {mu.shape[1]} frames"
+    with_rewards = {}
+    if len(without_rewards) < kept:
+        if without_rewards:
+            print(f"warning: series.npz without reward and done: {without_rewards[0]} and {len(without_rewards) - 1} "
+                  f"other episodes have none ({kept - len(without_rewards)} have them)", file=sys.stderr)
+        else:
+            with_rewards = dict(reward=reward[:kept], done=done[:kept])
+    atomic.save_npz(out_path, action=action[:kept], mu=mu[:kept], logvar=logvar[:kept], **with_rewards)
+    print(f"wrote {out_path}: {kept} episodes x {mu.shape[1]} frames" + (", with reward and done" if with_rewards else "")
           + (f", {len(skipped)} skipped" if skipped else ""))
 
 

@@ -17,6 +17,10 @@ the frozen V and M and evaluate solutions. The protocol is the original's:
 - options off in the original: `--train_renderer` renders the training episodes with another
   renderer (evaluations keep --renderer), `--no_reward_steps N` ends a training episode after
   N steps without a positive reward (evaluations run full episodes);
+- `--env_name carracing_dream` (off in the original's CarRacing; its Doom train.py trains in its
+  dream env the same way): the training packets run in M's dream (agent.dream_rollout, one
+  batched dream per packet, M with reward and done heads, --train_temperature), the
+  evaluations of the mean on the real track;
 - every `eval_steps` generations the optimizer's current_param (CMA: the mean) is evaluated on
   seeds 0..popsize-1 (1024 episodes at paper scale) and `best.json` keeps the best evaluation.
 Seeds come from the global np.random, seeded with `seed_start` once after the optimizer is
@@ -39,7 +43,7 @@ import torch
 
 import config
 from agent.rollout import simulate_batch
-from config import ES_ARGS, EnvConfig, ModelConfig, TrainConfig
+from config import ES_ARGS, DreamConfig, EnvConfig, ModelConfig, TrainConfig
 from env import env_from_config
 from es import CMAES, PEPG, OpenES, SimpleGA
 from files import atomic, train_checkpoint, train_logs
@@ -99,9 +103,25 @@ def worker_envs(cfg, model_cfg, env_cfg):
     return envs
 
 
-def evaluate_packet(cfg, model, envs, jobs):
+def training_dream(model, env_cfg, dream_cfg):
+    """The batched dream the training packets run in with --env_name carracing_dream, else None."""
+    if env_cfg.env_name != "carracing_dream":
+        return None
+    from dream_env import CarRacingDreamBatch
+    from files.tfjson import load_initial_z
+
+    initial_z = load_initial_z(dream_cfg.initial_z_path, model.rnn.hps.output_seq_width)
+    return CarRacingDreamBatch(model.rnn, initial_z, dream_cfg.train_temperature, dream_cfg.max_frames)
+
+
+def evaluate_packet(cfg, model, envs, jobs, dream=None):
     """[(rewards, last step indices)] of the packet's solutions, each over num_episode episodes."""
     _, _, _, train_mode, max_len, _ = jobs[0]  # one train_mode and max_len per packet
+    if dream is not None and train_mode == 1:
+        from agent.dream_rollout import simulate_dreams
+
+        return simulate_dreams(model, dream, [j[5] for j in jobs], [j[2] for j in jobs], num_episode=cfg.num_episode,
+                               max_len=max_len)
     if len(envs[train_mode]) == 1:  # the original: one simulate call per solution
         model.env = envs[train_mode][0]
         episodes = []
@@ -115,11 +135,12 @@ def evaluate_packet(cfg, model, envs, jobs):
                           no_reward_steps=cfg.no_reward_steps)
 
 
-def worker(cfg, model_cfg, env_cfg):
+def worker(cfg, model_cfg, env_cfg, dream_cfg=None):
     """Rank >= 1: build the agent once, then evaluate packets until a stop packet arrives."""
     try:
         model = make_model(cfg=model_cfg, env_cfg=env_cfg)
         envs = worker_envs(cfg, model_cfg, env_cfg)
+        dream = training_dream(model, env_cfg, dream_cfg or DreamConfig())
         packet = np.empty((5 + model.param_count) * cfg.num_worker_trial, dtype=np.int32)
         while True:
             mpi.wait(mpi.comm.Irecv(packet, source=0, tag=TAG_WORK))
@@ -130,7 +151,7 @@ def worker(cfg, model_cfg, env_cfg):
                 if worker_id != mpi.rank:
                     raise RuntimeError(f"packet for worker {worker_id} arrived at rank {mpi.rank}")
             results = [(worker_id, job, np.mean(rewards), np.mean(t_list))
-                       for (worker_id, job, *_), (rewards, t_list) in zip(jobs, evaluate_packet(cfg, model, envs, jobs))]
+                       for (worker_id, job, *_), (rewards, t_list) in zip(jobs, evaluate_packet(cfg, model, envs, jobs, dream))]
             mpi.wait(mpi.comm.Isend(encode_result_packet(results), dest=0, tag=TAG_WORK))
     except BaseException as e:  # tell the master, which would otherwise wait for this worker forever
         message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
@@ -430,7 +451,8 @@ def print_generation(run, reward_eval, steps_per_second, seconds, master_cpu):
 
 
 def main():
-    cfg, model_cfg, env_cfg = config.parse(TrainConfig, ModelConfig, EnvConfig, description=__doc__.split("\n\n")[0])
+    cfg, model_cfg, env_cfg, dream_cfg = config.parse(TrainConfig, ModelConfig, EnvConfig, DreamConfig,
+                                                      description=__doc__.split("\n\n")[0])
     if mpi.size == 1 and not os.environ.get("IN_MPI"):
         preflight(cfg, model_cfg, env_cfg)  # refuse before starting MPI
     status = mpi.fork(cfg.num_worker + 1)
@@ -464,7 +486,7 @@ def main():
             raise
     else:
         set_torch_for_acting(model_cfg.envs_per_worker)
-        worker(cfg, model_cfg, env_cfg)
+        worker(cfg, model_cfg, env_cfg, dream_cfg)
 
 
 if __name__ == "__main__":

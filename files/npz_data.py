@@ -40,9 +40,17 @@ def header(path, name, kind):
     return tuple(shape), dtype
 
 
-def load(path, kind, dtypes, max_bytes):
-    """{name: array} of npz `path` for each name of `dtypes` ({name: allowed dtypes}), after each
-    header passed `header`'s checks, its dtype is allowed and its data within `max_bytes`."""
+def load(path, kind, dtypes, max_bytes, optional=None):
+    """{name: array} of npz `path` for each name of `dtypes` ({name: allowed dtypes}) and each of
+    `optional` (likewise) that the file holds, after each header passed `header`'s checks, its
+    dtype is allowed and its data within `max_bytes`."""
+    if optional:
+        try:
+            with zipfile.ZipFile(path) as z:
+                present = {n[:-len(".npy")] for n in z.namelist()}
+        except (zipfile.BadZipFile, OSError) as e:
+            raise UserError(f"{path}: corrupt or not {kind} ({type(e).__name__}: {str(e)[:120]})") from None
+        dtypes = {**dtypes, **{k: v for k, v in optional.items() if k in present}}
     for name, allowed in dtypes.items():
         shape, dtype = header(path, name, kind)
         if dtype not in [np.dtype(d) for d in allowed]:

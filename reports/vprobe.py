@@ -60,7 +60,7 @@ def policy_frames(cfg, env_cfg):
     episodes = extract.record(envs, seeds, cfg.probe_frames, types.SimpleNamespace(add=lambda frames: None))
     for env in envs:
         env.close()
-    return np.concatenate([obs for obs, _ in episodes])
+    return np.concatenate([episode[0] for episode in episodes])  # (obs, action, reward, done) each
 
 
 def reconstruction_errors(vae, frames):

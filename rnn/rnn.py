@@ -19,6 +19,20 @@ P reorders the gate columns from TF's i, j, f, o to PyTorch's i, f, g(=j), o; ke
 
 The MDN output of one step (480 values) is laid out per z dimension in blocks of 15:
 [logmix 5 | mean 5 | logstd 5]; logmix is log-softmaxed, logstd is not clamped.
+
+With hps.reward_done = 1 (an extension, off by default: the original's CarRacing M has none) a
+second head on the same LSTM output predicts each step's done logit and reward:
+
+    JSON  TF name (ours)         shape         here
+    4     RNN/head_w             (256, 2)      head_w   column 0: done logit, column 1: reward
+    5     RNN/head_b             (2,)          head_b
+    (with layer norm: arrays 13 and 14)
+
+The done logit is the original's Doom M's restart output (its extra output column, a
+sigmoid cross-entropy weighted by restart_factor on done = 1, done when the logit > 0); the
+reward is a regression with squared error (`reward_done_loss`). The head's arrays come after
+the original's, so the original's loader (which reads its variables' arrays in order and stops
+there) loads such a file as a plain M.
 """
 import dataclasses
 import math
@@ -42,6 +56,7 @@ FORGET_BIAS = 1.0  # LayerNormBasicLSTMCell's default, added at run time, never 
 LN_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance epsilon
 LN_SCOPES = ("input", "transform", "forget", "output", "state")
 LOG_SQRT_TWO_PI = math.log(math.sqrt(2.0 * math.pi))
+HEAD_OUTPUTS = 2  # reward_done's head: done logit, reward
 
 HyperParams = config.RNNConfig
 
@@ -65,6 +80,11 @@ def hps_of(jsonfile, hps=hps_sample):
 def _sized(hps, shapes):
     """`hps` at the sizes the TF `shapes` of an rnn.json say: output_w (n, 3 K z), output_b, kernel
     (z + 3 + n, 4 n), then bias or the layer norms; other shapes keep `hps` (loading names the problem)."""
+    heads = len(shapes) in (6, 5 + 2 * len(LN_SCOPES)) and tuple(shapes[-1]) == (HEAD_OUTPUTS,)
+    if heads:
+        hps, shapes = dataclasses.replace(hps, reward_done=1), shapes[:-2]
+    elif getattr(hps, "reward_done", 0):
+        hps = dataclasses.replace(hps, reward_done=0)
     if len(shapes) not in (4, 3 + 2 * len(LN_SCOPES)) or len(shapes[0]) != 2 or len(shapes[2]) != 2:
         return hps
     n = shapes[2][1] // 4
@@ -106,6 +126,9 @@ class MDNRNN(nn.Module):
             self.ln_beta = nn.Parameter(torch.zeros(len(LN_SCOPES), n))
         else:
             self.bias = nn.Parameter(_glorot_uniform_(torch.empty(4 * n)))
+        if getattr(hps, "reward_done", 0):
+            self.head_w = nn.Parameter(_glorot_uniform_(torch.empty(n, HEAD_OUTPUTS)))
+            self.head_b = nn.Parameter(_glorot_uniform_(torch.empty(HEAD_OUTPUTS)))
         i, j, f, o = torch.arange(4 * n).view(4, n)
         self.register_buffer("torch_gate_order", torch.cat([i, f, j, o]), persistent=False)
         self.register_buffer("torch_forget_bias", torch.cat([torch.zeros(n), torch.full((n,), FORGET_BIAS),
@@ -163,9 +186,10 @@ class MDNRNN(nn.Module):
         out, h, c = torch.lstm(x, hx, params, True, 1, 0.0, self.training, False, True)
         return out, LSTMStateTuple(c[0], h[0])
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, heads=False):
         """x (B, T, 35) from `state` (default zeros) -> (logmix, mean, logstd) each (B, T, 32, 5)
-        predicting z_{t+1}, and the final state."""
+        predicting z_{t+1}, and the final state; with `heads` (hps.reward_done) then also the
+        heads' (done logit, reward), each (B, T)."""
         hps = self.hps
         if state is None:
             state = self.initial_state(x.shape[0])
@@ -179,7 +203,7 @@ class MDNRNN(nn.Module):
         else:
             out, state = self._fused(x, state)
         out = self._dropout(out, hps.use_output_dropout, hps.output_dropout_prob)
-        return (*self.mdn(out), state)
+        return (*self.mdn(out), state, *(self.heads(out) if heads else ()))
 
     # --- the mixture density head ---------------------------------------------------------------
 
@@ -191,6 +215,11 @@ class MDNRNN(nn.Module):
         logmix, mean, logstd = y.split(hps.num_mixture, -1)
         return torch.log_softmax(logmix, -1), mean, logstd
 
+    def heads(self, out):
+        """LSTM output (..., rnn_size) -> (done logit, reward), each (...,); needs hps.reward_done."""
+        y = out @ self.head_w + self.head_b
+        return y[..., 0], y[..., 1]
+
     # --- TF weight JSON ---------------------------------------------------------------------------
 
     def _tf_variables(self):
@@ -201,6 +230,8 @@ class MDNRNN(nn.Module):
                 tensors += [self.ln_gamma[k], self.ln_beta[k]]
         else:
             tensors.append(self.bias)
+        if getattr(self.hps, "reward_done", 0):
+            tensors += [self.head_w, self.head_b]
         return tensors
 
     @classmethod
@@ -235,6 +266,16 @@ def mdn_loss(logmix, mean, logstd, y):
     y = y.unsqueeze(-1)
     v = logmix - 0.5 * ((y - mean) / torch.exp(logstd)) ** 2 - logstd - LOG_SQRT_TWO_PI
     return -torch.logsumexp(v, -1).mean()
+
+
+def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor):
+    """(done cost, reward cost) of the heads against the recorded done (0/1) and reward. Done: the
+    original's Doom M's restart cost, mean over (b, t) of (1 + done * (restart_factor - 1)) *
+    sigmoid_cross_entropy(done, logit); reward: mean squared error."""
+    done = done.to(done_logit.dtype)
+    weight = 1.0 + done * (restart_factor - 1.0)
+    done_cost = (weight * F.binary_cross_entropy_with_logits(done_logit, done, reduction="none")).mean()
+    return done_cost, ((reward_pred - reward) ** 2).mean()
 
 
 # --- the original's step API (numpy in, numpy out; batch 1) ----------------------------------------
@@ -293,6 +334,16 @@ def mdn_step(rnn, z, a, prev_state):
     return logmix, mean, logstd, _to_numpy(state)
 
 
+@torch.inference_mode()
+def dream_step(rnn, z, a, prev_state):
+    """`mdn_step` of an M with reward and done heads: (logmix, mean, logstd, reward, done_logit,
+    next_state); reward and done_logit are floats, the heads' prediction for the step (z, a)."""
+    out, state = rnn.step(_as_input(rnn, z, a), _as_state(rnn, prev_state))
+    logmix, mean, logstd = (t[0].cpu().numpy() for t in rnn.mdn(out))
+    done_logit, reward = (float(t[0]) for t in rnn.heads(out))
+    return logmix, mean, logstd, reward, done_logit, _to_numpy(state)
+
+
 def rnn_output_size(mode, hps=hps_sample):
     """Width of the controller's input for `mode`."""
     z, n = hps.output_seq_width, hps.rnn_size
@@ -333,6 +384,20 @@ def sample_z(logmix, mean, logstd, temperature=1.0, rng=np.random):
     rows = np.arange(len(idx))
     chosen_mean, chosen_logstd = mean[rows, idx], logstd[rows, idx]
     return chosen_mean + np.exp(chosen_logstd) * rng.standard_normal(len(idx)) * np.sqrt(temperature)
+
+
+def sample_z_batch(logmix, mean, logstd, temperature, rngs):
+    """`sample_z` for K dreams at once: logmix, mean, logstd (K, 32, 5) -> z' (K, 32) float64,
+    dream k drawing from its own `rngs[k]` exactly what `sample_z` draws (32 uniforms, then 32
+    normals), so that dream k is the one `sample_z` with that generator gives."""
+    logmix2 = np.asarray(logmix, np.float64) / temperature
+    pdf = np.exp(logmix2 - logmix2.max(-1, keepdims=True))
+    pdf /= pdf.sum(-1, keepdims=True)
+    draws = [(rng.random(logmix2.shape[1]), rng.standard_normal(logmix2.shape[1])) for rng in rngs]
+    uniform, normal = (np.array(d) for d in zip(*draws))
+    idx = np.minimum(np.count_nonzero(np.cumsum(pdf, -1) < uniform[..., None], -1), pdf.shape[-1] - 1)[..., None]
+    chosen_mean, chosen_logstd = (np.take_along_axis(np.asarray(a, np.float64), idx, -1)[..., 0] for a in (mean, logstd))
+    return chosen_mean + np.exp(chosen_logstd) * (normal * np.sqrt(temperature))  # the original's order
 
 
 def sample_sequence(rnn, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):

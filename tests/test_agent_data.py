@@ -145,3 +145,20 @@ def test_rnn_init_from_starts_from_those_weights(tmp_path):
                        "--learning_rate", 0, "--min_learning_rate", 0, "--model_save_path", "fresh", cwd=tmp_path)
     assert fresh.returncode == 0
     assert (tmp_path / "fresh/rnn.json").read_bytes() != (tmp_path / "start/rnn.json").read_bytes()
+
+
+def test_agent_episodes_record_the_rewards_of_the_steps_they_took(recorded, tmp_path):
+    """--record_rewards on agent episodes: the same frames and actions as without it, and each
+    step's reward and done as CarRacing pays them for the actions recorded."""
+    from gymnasium.envs.box2d.car_racing import CarRacing
+
+    run_script("extract.py", *agent_args(tmp_path / "rewards"), "--record_rewards", 1)
+    mixed, with_rewards = load(recorded / "mixed"), load(tmp_path / "rewards")
+    for name, episode in with_rewards.items():
+        assert np.array_equal(episode["obs"], mixed[name]["obs"]) and np.array_equal(episode["action"], mixed[name]["action"])
+        car = CarRacing(lap_complete_percent=1.0)
+        car.reset(seed=int(name.split(".")[0]))
+        replay = [car.step(a.astype(np.float64))[1:3] for a in episode["action"]]
+        car.close()
+        np.testing.assert_allclose(episode["reward"], [r for r, _ in replay], atol=1e-4)
+        assert episode["done"].tolist() == [d for _, d in replay]

@@ -47,6 +47,7 @@ def test_every_field_documented_and_names_unique_within_a_script():
     for combo in [(config.EnvConfig, config.ExtractConfig), (config.RNNConfig, config.RNNTrainConfig),
                   (config.EnvConfig, config.ModelConfig, config.EvalConfig),
                   (config.EnvConfig, config.ModelConfig, config.TrainConfig),
+                  (config.TrainConfig, config.ModelConfig, config.EnvConfig, config.DreamConfig),
                   (config.ModelConfig, config.DreamConfig)]:
         config.parser(*combo)
 

@@ -170,3 +170,55 @@ def test_extract_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", "import sys, extract; print('torch' in sys.modules)"],
                          cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_record_rewards_stores_the_envs_reward_and_done_per_step(tmp_path):
+    """--record_rewards: reward[t] is what Gymnasium's CarRacing pays for action[t] on the seeded
+    track, done[t] its terminated; without the option the files keep the original's two arrays."""
+    run_script("extract.py", "--max_trials", 2, "--max_frames", 40, "--record_rewards", "--dir_name", tmp_path / "r")
+    files = load(tmp_path / "r")
+    for name, episode in files.items():
+        assert set(episode) == {"obs", "action", "reward", "done"}
+        assert episode["reward"].dtype == np.float32 and episode["reward"].shape == (40,)
+        assert episode["done"].dtype == np.bool_ and episode["done"].shape == (40,)
+        seed = int(name.split(".")[0])
+        car = CarRacing(lap_complete_percent=1.0)
+        car.reset(seed=seed)
+        expected = [car.step(a)[1:3] for a in reference_actions(seed, 40)]
+        car.close()
+        np.testing.assert_array_equal(episode["reward"], np.float32([r for r, _ in expected]))
+        np.testing.assert_array_equal(episode["done"], [d for _, d in expected])
+        assert episode["reward"][0] > 0  # the first tile under the car pays on the first step
+
+
+def test_a_file_without_rewards_is_recorded_again_with_record_rewards(tmp_path):
+    folder = tmp_path / "record"
+    run_script("extract.py", "--max_trials", 1, "--max_frames", FRAMES, "--dir_name", folder)
+    (name,) = os.listdir(folder)
+    assert set(load(folder)[name]) == {"obs", "action"}
+    proc = run_script("extract.py", "--max_trials", 1, "--max_frames", FRAMES, "--dir_name", folder, "--record_rewards", 1)
+    assert "1 episodes recorded, 0 already complete" in proc.stdout
+    assert set(load(folder)[name]) == {"obs", "action", "reward", "done"}
+
+
+def test_reward_recorder_writes_its_row_and_forwards_the_rest():
+    from extract import RewardRecorder, ended
+
+    class Env:
+        np_random = None
+
+        def reset(self):
+            return "obs0"
+
+        def step(self, action):
+            return "obs", float(action), False, {"lap_finished": False} if action == 3 else {}
+
+    env, reward, done = Env(), np.zeros(3, np.float32), np.zeros(3, bool)
+    rec = RewardRecorder(env, reward, done)
+    rec.np_random = "tracks"
+    assert env.np_random == "tracks" and rec.reset() == "obs0"
+    for a in (1, 2, 3):
+        rec.step(a)
+    np.testing.assert_array_equal(reward, [1, 2, 3])
+    np.testing.assert_array_equal(done, [False, False, True])
+    assert ended({"lap_finished": True}) and not ended({})

@@ -226,3 +226,23 @@ def test_stage_outputs_feed_the_next_stages_wherever_the_user_puts_them(tmp_path
                              "z1/initial_z.json": "initial_z/initial_z.json"}
     assert p.options("evaluate")["vae_path"] == p.options("report")["vae_path"] == "a/v.json"
     assert p.options("report")["record_dir"] == "rec"
+
+
+def test_the_dream_variant_records_rewards_trains_the_heads_and_the_controller_in_the_dream(tmp_path):
+    """--variant dream: extract.py --record_rewards 1, rnn_train.py --reward_done 1, train.py --env_name
+    carracing_dream, end to end at the tiny scale; the report and the real evaluation as usual."""
+    import numpy as np
+
+    run_dir = tmp_path / "dream"
+    proc = subprocess.run(pipeline(run_dir, "--variant", "dream"), env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with np.load(run_dir / "series" / "series.npz") as series:
+        assert series["reward"].shape == series["done"].shape == (2, 40)
+    assert len(json.loads((run_dir / "rnn" / "rnn.json").read_text())) == 6  # M's 4 arrays + the heads' 2
+    assert (run_dir / "log" / "carracing_dream.cma.1.4.best.json").exists()
+    state = json.loads((run_dir / "pipeline.json").read_text())
+    assert state["stages"]["train"]["options"]["env_name"] == "carracing_dream"
+    assert state["stages"]["rnn_train"]["options"]["reward_done"] == 1
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert summary["stages"]["train"]["generations"] == 1 and summary["stages"]["evaluate"]["episodes"] == 1

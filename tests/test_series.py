@@ -81,3 +81,42 @@ def test_a_text_file_named_npz_gets_one_message_from_every_reader(data):
         assert "allow_pickle" not in proc.stderr and "Traceback" not in proc.stderr
     assert lines["series.py"].startswith("series.py: error: " + expected)
     assert lines["vae_train.py"] == "vae_train.py: error: " + expected
+
+
+def add_rewards(folder, names, frames):
+    for name in names:
+        path = folder / name
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        reward = np.arange(frames, dtype=np.float32) * (1 + int(name[0]))
+        np.savez_compressed(path, **arrays, reward=reward, done=reward > frames - 3)
+
+
+def test_rewards_and_dones_are_carried_when_every_episode_has_them(data):
+    add_rewards(data / "record", ["0.npz", "1.npz", "2.npz"], 30)
+    proc = run_script("series.py", cwd=data)
+    assert "with reward and done" in proc.stdout
+    with np.load(data / "series" / "series.npz") as out:
+        assert sorted(out.files) == ["action", "done", "logvar", "mu", "reward"]
+        assert out["reward"].dtype == np.float32 and out["done"].dtype == np.bool_
+        for i in range(3):
+            np.testing.assert_array_equal(out["reward"][i], np.arange(30) * (1 + i))
+            np.testing.assert_array_equal(out["done"][i], np.arange(30) * (1 + i) > 27)
+
+
+def test_rewards_of_only_some_episodes_are_left_out_with_one_warning(data):
+    run_script("series.py", cwd=data)
+    plain = (data / "series" / "series.npz").read_bytes()
+    add_rewards(data / "record", ["1.npz"], 30)
+    proc = run_script("series.py", cwd=data)
+    assert proc.stderr.count("warning: series.npz without reward and done") == 1
+    assert (data / "series" / "series.npz").read_bytes() == plain
+
+
+def test_a_reward_array_of_the_wrong_shape_is_named(tmp_path):
+    obs, action = np.zeros((5, 64, 64, 3), np.uint8), np.zeros((5, 3), np.float16)
+    np.savez_compressed(tmp_path / "0.npz", obs=obs, action=action, reward=np.zeros(4, np.float32), done=np.zeros(5, bool))
+    error = series.read_episode(str(tmp_path / "0.npz"))
+    assert isinstance(error, UserError) and "0.npz: reward is float32 (4,)" in str(error)
+    np.savez_compressed(tmp_path / "1.npz", obs=obs, action=action, reward=np.zeros(5, np.float32))
+    assert "but not both reward and done" in str(series.read_episode(str(tmp_path / "1.npz")))
