@@ -245,11 +245,17 @@ def trunc2(x):
     return int(x * 100) / 100.0
 
 
-def run_settings(cfg, model_cfg, env_cfg):
-    """The settings a resumed run must share with the run it continues."""
+def run_settings(cfg, model_cfg, env_cfg, dream_cfg=None):
+    """The settings a resumed run must share with the run it continues (a run in the dream: also
+    the dream's temperature and length)."""
     t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
+    dream = {}
+    if env_cfg.env_name == "carracing_dream":
+        dream_cfg = dream_cfg or DreamConfig()
+        dream = {"dream.train_temperature": dream_cfg.train_temperature, "dream.max_frames": dream_cfg.max_frames}
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
-            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"}}  # same frames either way
+            **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"},  # same frames either way
+            **dream}
 
 
 def init_params(cfg, model_cfg, num_params):
@@ -259,7 +265,7 @@ def init_params(cfg, model_cfg, num_params):
     return read_controller_params(cfg.init_from, num_params, model_cfg.exp_mode)
 
 
-def preflight(cfg, model_cfg, env_cfg):
+def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
     """What can be refused before MPI starts: missing weights, an unwritable log folder, a start
     over an existing run or a resume without one, and a bad --init_from. Creates nothing."""
     population = cfg.num_worker * cfg.num_worker_trial
@@ -273,7 +279,8 @@ def preflight(cfg, model_cfg, env_cfg):
         refusal = None
         if mpi.rank == 0:
             try:
-                load_checkpoint(cfg, model_cfg, env_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
+                load_checkpoint(cfg, model_cfg, env_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)),
+                                dream_cfg)
             except UserError as e:
                 refusal = str(e)
         # (mpi4py pickles the str between this job's own ranks: no user's file reaches it)
@@ -291,11 +298,11 @@ def preflight(cfg, model_cfg, env_cfg):
         init_params(cfg, model_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
 
 
-def load_checkpoint(cfg, model_cfg, env_cfg, num_params):
+def load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg=None):
     """(state, numpy RNG state) of the run's checkpoint, its optimizer (state["es"]) built from the
     run's settings and filled with the checked fields of the file; one line on any problem."""
     return train_checkpoint.load(train_logs.log_base(cfg, env_cfg) + train_logs.CHECKPOINT_SUFFIX,
-                                 run_settings(cfg, model_cfg, env_cfg), config.before_options(TrainConfig),
+                                 run_settings(cfg, model_cfg, env_cfg, dream_cfg), config.before_options(TrainConfig),
                                  lambda: make_es(cfg, num_params), cfg.eval_steps)
 
 
@@ -306,13 +313,13 @@ class Run:
     checkpoint that --resume continues (rewriting the logs from it), and a generation whose
     evaluation was cut short resumes with that evaluation, not with the generation again."""
 
-    def __init__(self, cfg, model_cfg, env_cfg, num_params):
+    def __init__(self, cfg, model_cfg, env_cfg, num_params, dream_cfg=None):
         self.cfg, self.base = cfg, train_logs.log_base(cfg, env_cfg)
         self.checkpoint_path = self.base + train_logs.CHECKPOINT_SUFFIX
-        self.settings = run_settings(cfg, model_cfg, env_cfg)
+        self.settings = run_settings(cfg, model_cfg, env_cfg, dream_cfg)
         self.tb = None
         if cfg.resume:
-            saved, np_random = load_checkpoint(cfg, model_cfg, env_cfg, num_params)
+            saved, np_random = load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg)
             self.es = saved.pop("es")
             np.random.set_state(np_random)
             self.state = {k: saved[k] for k in STATE_KEYS}
@@ -414,12 +421,12 @@ def evaluate_mean(run, workers):
     return reward_eval, steps
 
 
-def master(cfg, model_cfg, env_cfg):
+def master(cfg, model_cfg, env_cfg, dream_cfg=None):
     """Rank 0: the original's master loop, as the steps of a generation: sample and tell, every
     eval_steps generations evaluate the mean, checkpoint and log after each; stop after
     max_generations."""
     num_params = controller_size(model_cfg, hps_of(model_cfg.rnn_path))  # M's sizes are its file's
-    run = Run(cfg, model_cfg, env_cfg, num_params)
+    run = Run(cfg, model_cfg, env_cfg, num_params, dream_cfg)
     workers = Workers(cfg, num_params)
     print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {cfg.num_worker * cfg.num_worker_trial}, "
           f"{cfg.num_worker} workers, {cfg.num_worker_trial} trial(s) each, {cfg.num_episode} episode(s) per solution, "
@@ -454,7 +461,7 @@ def main():
     cfg, model_cfg, env_cfg, dream_cfg = config.parse(TrainConfig, ModelConfig, EnvConfig, DreamConfig,
                                                       description=__doc__.split("\n\n")[0])
     if mpi.size == 1 and not os.environ.get("IN_MPI"):
-        preflight(cfg, model_cfg, env_cfg)  # refuse before starting MPI
+        preflight(cfg, model_cfg, env_cfg, dream_cfg)  # refuse before starting MPI
     status = mpi.fork(cfg.num_worker + 1)
     if status is not None:  # we were the launcher: mpiexec ran the job
         if status not in (0, 2, 130):
@@ -464,11 +471,11 @@ def main():
     if mpi.size != cfg.num_worker + 1:
         raise UserError(f"-n {cfg.num_worker} needs {cfg.num_worker + 1} MPI processes (mpiexec -n "
                         f"{cfg.num_worker + 1}), found {mpi.size}")
-    preflight(cfg, model_cfg, env_cfg)  # every rank, so that a refusal ends the job without MPI_Abort
+    preflight(cfg, model_cfg, env_cfg, dream_cfg)  # every rank, so that a refusal ends the job without MPI_Abort
     if mpi.rank == 0:
         torch.set_num_threads(1)
         try:
-            master(cfg, model_cfg, env_cfg)
+            master(cfg, model_cfg, env_cfg, dream_cfg)
         except BaseException as e:  # the workers wait for packets forever: take the job down
             if not (isinstance(e, SystemExit) and not e.code):
                 message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"

@@ -51,12 +51,13 @@ def tracked_copy(path):
 
 
 def configs(settings):
-    """train.py's TrainConfig, ModelConfig and EnvConfig of checkpoint `settings`."""
-    from config import EnvConfig, ModelConfig, TrainConfig, preset
+    """train.py's TrainConfig, ModelConfig, EnvConfig and DreamConfig of checkpoint `settings`."""
+    from config import DreamConfig, EnvConfig, ModelConfig, TrainConfig, preset
 
-    parts = {TrainConfig: {}, ModelConfig: {}, EnvConfig: {}}
+    parts = {TrainConfig: {}, ModelConfig: {}, EnvConfig: {}, DreamConfig: {}}
+    prefixes = {"model": ModelConfig, "env": EnvConfig, "dream": DreamConfig}
     for key, value in settings.items():
-        cls = ModelConfig if key.startswith("model.") else EnvConfig if key.startswith("env.") else TrainConfig
+        cls = prefixes.get(key.split(".", 1)[0], TrainConfig) if "." in key else TrainConfig
         parts[cls][key.split(".", 1)[-1]] = value
     try:
         return tuple(preset(cls, "paper", **fields) for cls, fields in parts.items())
@@ -82,12 +83,12 @@ def pack(base, out, weights, max_generations=0):
 
     path = base + train_logs.CHECKPOINT_SUFFIX
     header = _header(path)  # the settings, to rebuild the optimizer; load_checkpoint checks everything
-    cfg, model_cfg, env_cfg = configs(header["settings"])
+    cfg, model_cfg, env_cfg, dream_cfg = configs(header["settings"])
     cfg.log_dir = os.path.dirname(base)
     if train_logs.log_base(cfg, env_cfg) != base:
         raise UserError(f"{base}: not the log base of its checkpoint's settings ({train_logs.log_base(cfg, env_cfg)})")
     num_params = controller_size(model_cfg, hps_of(weights["rnn_path"]))  # as train.py sizes it
-    state, rng = load_checkpoint(cfg, model_cfg, env_cfg, num_params)
+    state, rng = load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg)
     es = state.pop("es")
     name = os.path.basename(base)
     train_checkpoint.save(os.path.join(out, name + train_logs.CHECKPOINT_SUFFIX), header["settings"], es, state, rng,

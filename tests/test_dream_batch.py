@@ -176,6 +176,8 @@ def test_train_py_trains_in_the_dream_and_evaluates_on_the_real_track(dream_work
         assert row[2] == row[3] == row[4] == 20000.0
     best = json.loads((dream_workdir / "log" / "carracing_dream.cma.1.4.best.json").read_text())
     assert abs(best[1]) < 1000  # the evaluation of the mean: real CarRacing, 20 steps
+    proc = run_script("train.py", *args, "--train_temperature", "1.0", "--resume", cwd=dream_workdir, check=False)
+    assert proc.returncode == 2 and "dream.train_temperature 1.25 there, 1.0 now" in proc.stderr  # a dream run's own
 
     proc = run_script("train.py", *args, "--rnn_path", "plain.json", "--log_dir", "plain", cwd=dream_workdir, mpi=3,
                       check=False, timeout=120)
