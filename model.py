@@ -105,7 +105,7 @@ def controller_params_of(data, filename, count, exp_mode):
 
 def make_model(load_model=True, cfg=None, env_cfg=None):
     """The original's make_model: an agent whose V and M load cfg.vae_path / cfg.rnn_path."""
-    return Model(load_model=load_model, cfg=cfg or ModelConfig(), env_cfg=env_cfg or EnvConfig())
+    return Model(load_model=load_model, cfg=cfg, env_cfg=env_cfg)
 
 
 class Model:
