@@ -81,50 +81,55 @@ def run_settings(hps, cfg):
                 init_from=cfg.init_from)
 
 
-def main(argv=None):
-    hps, cfg = parse_args(argv)
-    if not hps.is_training:
-        raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
-    device = config.torch_device(cfg.device)
-    set_torch_for_training(cfg.threads)
+def prepare_data(hps, cfg):
+    """series.npz as tensors (action, mu, logvar), after initial_z.json is written from it."""
     action, mu, logvar = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)
     tfjson.save_initial_z(cfg.initial_z_file(), mu, logvar)
+    return tuple(torch.from_numpy(a) for a in (action, mu, logvar))
 
-    action, mu, logvar = (torch.from_numpy(a) for a in (action, mu, logvar))
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
+
+def build(hps, cfg, device, gen, settings):
+    """(rnn, optimizer, first step): fresh (torch's global RNG seeded before), from --init_from, or
+    as the checkpoint left them with --resume (which also restores `gen`)."""
     rnn = MDNRNN(hps).to(device)
     if cfg.init_from:
         rnn.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
-    ckpt_path = cfg.checkpoint_file()
-    settings = run_settings(hps, cfg)
     start = 0
     if cfg.resume:
         before = config.before_options(config.RNNTrainConfig)
-        start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, before, rnn, optimizer, gen)["step"]
+        start = checkpoint.restore_training(cfg.checkpoint_file(), "rnn_train.py", settings, before, rnn, optimizer,
+                                            gen)["step"]
+    return rnn, optimizer, start
 
+
+def train_step(rnn, optimizer, inputs, targets, lr, step, grad_clip):
+    """One Adam step on the MDN cost of a batch, TF's way (value clipping, TF's epsilon); returns the cost."""
+    logmix, mean, logstd, _ = rnn(inputs)
+    cost = mdn_loss(logmix, mean, logstd, targets)
+    optimizer.zero_grad(set_to_none=True)
+    cost.backward()
+    torch.nn.utils.clip_grad_value_(rnn.parameters(), grad_clip)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["eps"] = config.tf_adam_epsilon(step)
+    optimizer.step()
+    return cost.item()
+
+
+def train(rnn, optimizer, gen, data, hps, cfg, device, start, settings):
+    """Steps start..num_steps-1, logged to the terminal and TensorBoard, checkpointed every checkpoint_every."""
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
     writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))
     bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",
                desc="rnn_train.py", dynamic_ncols=True)
-    began, last_print = time.time(), time.time()
+    last_print = time.time()
     for step in range(start, hps.num_steps):
         lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
-        inputs, targets = random_batch(gen, action, mu, logvar, hps, device)
-        logmix, mean, logstd, _ = rnn(inputs)
-        cost = mdn_loss(logmix, mean, logstd, targets)
-        optimizer.zero_grad(set_to_none=True)
-        cost.backward()
-        torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-            group["eps"] = config.tf_adam_epsilon(step)
-        optimizer.step()
-
-        cost = cost.item()
+        inputs, targets = random_batch(gen, *data, hps, device)
+        cost = train_step(rnn, optimizer, inputs, targets, lr, step, hps.grad_clip)
         bar.update(hps.batch_size)
         bar.set_postfix(cost=f"{cost:.4f}")
         writer.add_scalar("losses/cost", cost, step)
@@ -135,10 +140,25 @@ def main(argv=None):
             bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
             last_print = now
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
-            checkpoint.save_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen, step=step + 1)
+            checkpoint.save_training(cfg.checkpoint_file(), "rnn_train.py", settings, rnn, optimizer, gen, step=step + 1)
     bar.close()
     writer.close()
 
+
+def main(argv=None):
+    hps, cfg = parse_args(argv)
+    if not hps.is_training:
+        raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
+    device = config.torch_device(cfg.device)
+    set_torch_for_training(cfg.threads)
+    data = prepare_data(hps, cfg)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
+    settings = run_settings(hps, cfg)
+    rnn, optimizer, start = build(hps, cfg, device, gen, settings)
+
+    began = time.time()
+    train(rnn, optimizer, gen, data, hps, cfg, device, start, settings)
     seconds = time.time() - began
     done = hps.num_steps - start
     rnn.save_json(cfg.weights_file())
