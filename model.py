@@ -194,7 +194,8 @@ class Model:
 
     def controller_layers(self, model_params):
         """[(weight, bias), ...] of the controller with flat parameters `model_params`, input to output."""
-        return controller.layers(model_params, self.input_size, getattr(self, "hidden_size", 0))
+        hidden = self.hidden_size if self.exp_mode == MODE_Z_HIDDEN else 0
+        return controller.layers(model_params, self.input_size, hidden)
 
     def set_model_params(self, model_params):
         """Set the controller's attributes from flat parameters, laid out as the original's."""

@@ -122,7 +122,8 @@ def train_step(rnn, optimizer, inputs, targets, lr, step, grad_clip):
 def train(rnn, optimizer, gen, data, hps, cfg, device, start, settings):
     """Steps start..num_steps-1, logged to the terminal and TensorBoard, checkpointed every checkpoint_every."""
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
-    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))
+    settings_text = {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}
+    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in settings_text.items()))
     bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",
                desc="rnn_train.py", dynamic_ncols=True)
     last_print = time.time()
@@ -140,7 +141,8 @@ def train(rnn, optimizer, gen, data, hps, cfg, device, start, settings):
             bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
             last_print = now
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
-            checkpoint.save_training(cfg.checkpoint_file(), "rnn_train.py", settings, rnn, optimizer, gen, step=step + 1)
+            checkpoint.save_training(cfg.checkpoint_file(), "rnn_train.py", settings, rnn, optimizer, gen,
+                                     step=step + 1)
     bar.close()
     writer.close()
 

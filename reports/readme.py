@@ -92,7 +92,8 @@ def pictures(report_dir, docs_dir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only check that the tables match their summary.json")
-    p.add_argument("--readme", nargs="+", default=PAGES, help="the pages to update or check (default: README.md and docs/*.md)")
+    p.add_argument("--readme", nargs="+", default=PAGES,
+                   help="the pages to update or check (default: README.md and docs/*.md)")
     p.add_argument("--pictures", nargs=2, metavar=("REPORT_DIR", "DOCS_DIR"),
                    help="copy a run's report/ PNGs and summary.json and 4-frame stills of its GIFs to DOCS_DIR")
     args = p.parse_args()

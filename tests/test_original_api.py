@@ -155,7 +155,8 @@ def test_hyperparams_are_the_originals_namedtuple():
     hps = R.default_hps()
     assert (hps.num_steps, hps.max_seq_len) == (2000, 1000)
     assert isinstance(hps, tuple) and R.HyperParams._fields[:2] == ("num_steps", "max_seq_len")
-    sample = hps._replace(batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)  # the original's hps_sample
+    # the original's hps_sample, made the original's way
+    sample = hps._replace(batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)
     assert sample == R.hps_sample and sample._asdict()["batch_size"] == 1 and hps.batch_size == 100
     rnn = R.MDNRNN(sample, gpu_mode=False, reuse=True)  # the original model.py's call
     assert rnn.hps == sample
