@@ -38,24 +38,28 @@ frame count past max_frames). Dream k of a batch is the dream a batch of one wit
 (up to the float rounding of a batched matrix product).
 """
 import numpy as np
+import torch
 from gymnasium import spaces
 from PIL import Image
 
 from config import DreamConfig
+from files import tfjson
 from files.tfjson import load_initial_z
 from plumbing.cli import UserError
-import torch
-
-from rnn.rnn import LSTMStateTuple, dream_step, mdn_step, rnn_init_state, sample_z, sample_z_batch
+from rnn.rnn import (  # noqa: F401 (get_pi_idx: the original's name here)
+    LSTMStateTuple, dream_step, get_pi_idx, mdn_step, rnn_init_state, sample_z, sample_z_batch)
 
 SCREEN_X, SCREEN_Y = 64, 64
 FACTOR = 8  # the original's display upscale
 
 
 class CarRacingDream:
-    """The original's CarRacingDream over an agent's V and M (see the module docstring)."""
+    """The original's CarRacingDream over an agent's V and M (see the module docstring). `initial_z`
+    (ours): the (mu, logvar) entries to start from; default DreamConfig's initial_z_path, as the original's."""
 
-    def __init__(self, agent, initial_z, temperature=DreamConfig.temperature, max_frames=DreamConfig.max_frames):
+    def __init__(self, agent, initial_z=None, temperature=DreamConfig.temperature, max_frames=DreamConfig.max_frames):
+        if initial_z is None:
+            initial_z = load_initial_z(DreamConfig.initial_z_path, agent.rnn.hps.output_seq_width)
         if not temperature > 0:
             raise UserError(f"temperature {temperature}: must be > 0 (the sampling divides by it)")
         self.agent, self.vae, self.rnn = agent, agent.vae, agent.rnn
@@ -176,9 +180,10 @@ class CarRacingDreamBatch:
         self.state = LSTMStateTuple(self.state.c[rows], self.state.h[rows])
 
 
-def make_env(env_name="carracing", agent=None, seed=-1, cfg=None):
+def make_env(env_name="carracing", agent=None, seed=-1, render_mode=False, cfg=None):
     """The original's make_env: a CarRacingDream over `agent` (a model.Model) with cfg's
-    initial_z_path, temperature and max_frames; a seed < 0 is drawn from np.random, as the original."""
+    initial_z_path, temperature and max_frames; a seed < 0 is drawn from np.random, as the original.
+    `render_mode` has no effect, as in the original (render(mode) decides)."""
     cfg = cfg or DreamConfig()
     env = CarRacingDream(agent, load_initial_z(cfg.initial_z_path, agent.rnn.hps.output_seq_width),
                          temperature=cfg.temperature, max_frames=cfg.max_frames)
@@ -186,3 +191,15 @@ def make_env(env_name="carracing", agent=None, seed=-1, cfg=None):
         seed = np.random.randint(2**31 - 1)
     env.seed(seed)
     return env
+
+
+def __getattr__(name):
+    """The original's module globals `initial_mu`, `initial_logvar` (JSON-scale int lists) and
+    `initial_mu_logvar` ([[mu, logvar], ...]), which it read at import: read here on first use."""
+    if name not in ("initial_mu", "initial_logvar", "initial_mu_logvar"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    initial_mu, initial_logvar = tfjson.read(DreamConfig.initial_z_path, "an initial_z JSON file")
+    values = dict(initial_mu=initial_mu, initial_logvar=initial_logvar,
+                  initial_mu_logvar=[list(elem) for elem in zip(initial_mu, initial_logvar)])
+    globals().update(values)
+    return values[name]

@@ -35,7 +35,21 @@ from env import has_display
 from files import atomic
 from files.media import GifWriter
 from files.tfjson import load_initial_z
-from model import make_model
+import model as agent_model
+from model import (  # noqa: F401 (the original's dream_model.py names: a copy of model.py's)
+    EXP_MODE,
+    MODE_Z,
+    MODE_Z_HIDDEN,
+    MODE_ZC,
+    MODE_ZCH,
+    MODE_ZH,
+    clip,
+    passthru,
+    relu,
+    sample,
+    sigmoid,
+    softmax,
+)
 from plumbing.cli import checked_seed, run
 from plumbing.torch_setup import set_torch_for_acting
 
@@ -67,6 +81,49 @@ def dream_gif(model, path, temperature=DreamConfig.temperature, frames=300, seed
     with GifWriter(path, caption=f"dream of M at temperature {temperature:g}") as record:
         steps = dream(model, env, frames, record=record)
     return (steps + 1) // 2
+
+
+render_mode = True  # the original's global (main's flag); main here shows a window when there is a display
+
+
+class Model(agent_model.Model):
+    """The original's dream_model.Model: model.py's agent whose `make_env` is the dream
+    (dream_env.make_env over this agent; `cfg` (ours) is a config.DreamConfig)."""
+
+    def make_env(self, seed=-1, render_mode=False, cfg=None):
+        self.render_mode = render_mode
+        self.env = make_env(self.env_name, agent=self, seed=seed, render_mode=render_mode, cfg=cfg)
+
+
+def make_model(load_model=True, cfg=None, env_cfg=None):
+    """The original's dream_model.make_model: a dream_model.Model (cfg, env_cfg as model.make_model's)."""
+    return Model(load_model=load_model, cfg=cfg, env_cfg=env_cfg)
+
+
+def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1):
+    """The original's dream loop: per episode reset M and the dream, then act, render ("human" or
+    "rgb_array"), step, until done or the step cap (model.cfg.max_episode_length; `max_len` when
+    training with max_len > 0). Returns (reward_list, t_list); reward_list stays empty, as the
+    original's (the dream has no reward)."""
+    reward_list, t_list = [], []
+    cap = max_len if train_mode and max_len > 0 else model.cfg.max_episode_length
+    if seed >= 0:
+        random.seed(seed)
+        np.random.seed(seed)
+        model.env.seed(seed)
+    for _ in range(num_episode):
+        model.reset()
+        z = model.env.reset()
+        for t in range(cap):
+            action = model.get_action(z)
+            model.env.render("human" if render_mode else "rgb_array")
+            z, _, done, _ = model.env.step(action)
+            if render_mode:
+                print("action", action, "sum.square.z", np.sum(np.square(z)))
+            if done:
+                break
+        t_list.append(t)
+    return reward_list, t_list
 
 
 def main():

@@ -18,7 +18,8 @@ as in the original). Its API is the original's (gym 0.9.4), which every stage sc
   Gymnasium's default 0.95 is an option in config.EnvConfig) or the car leaves the playfield
   (reward -100).
 - Headless by default (pygame draws offscreen, no display needed). With `render_mode=True`
-  every step also draws Gymnasium's window ("human" mode); no `render()` call is needed.
+  every step also draws Gymnasium's window ("human" mode); no `render()` call is needed, but
+  the original's `env.render("human")` / `env.render("rgb_array")` work (gym 0.9.4's modes).
 
 Observations go through `_process_frame`, the original's preprocessing reproduced exactly.
 
@@ -104,6 +105,19 @@ class CarRacingWrapper(CarRacing):
         if mode == "state_pixels":
             return self.renderer.state_pixels(self)
         return super()._render(mode)
+
+    def render(self, mode=None, close=False):
+        """gym 0.9.4's `render(mode="human", close=False)`: "rgb_array" returns the full-size (400 x
+        600) frame, "state_pixels" the 96 x 96 one, "human" draws the window (an env made with
+        render_mode=True has drawn it in step already); `close` closes it. No mode: Gymnasium's
+        render (the mode the env was made with)."""
+        if close:
+            return self.close()
+        if mode is None:
+            return super().render()
+        if mode == "human" and self.render_mode == "human":
+            return None
+        return self._render(mode)
 
     def full_frame(self):
         """The full-size (400 x 600) RGB image of the current state, as in the env's window."""

@@ -1,12 +1,17 @@
 """The original's evolution strategies: CMAES (wrapping pycma), SimpleGA, OpenES and PEPG.
 
-Every class has the original's constructor arguments and defaults and the same small API,
-which train.py uses for all of them:
+Every class has the original's constructor arguments, in its order and with its defaults
+(arguments of ours come after them), its attribute names and the same small API, which train.py
+uses for all of them:
 
     solutions = es.ask()          # (popsize, num_params) candidates
     es.tell(rewards)              # their fitnesses; every optimizer here MAXIMIZES reward
     es.current_param()            # what train.py saves and evaluates (CMA: the mean)
     es.best_param(), es.result(), es.rms_stdev(), es.set_mu(mu)
+
+As in the original, SimpleGA's `best_param` is the best solution's array (its attribute hides
+the method), and OpenES and PEPG spell their flag `first_interation`. The gradient optimizers
+(Optimizer, BasicSGD, SGD, Adam) move `pi.mu` and return the step's norm over mu's norm.
 
 All randomness comes from the global `np.random` (as in the original), so a run is repeatable
 from `np.random.seed(...)` alone: train.py seeds it once after building the optimizer.
@@ -41,24 +46,70 @@ def compute_weight_decay(weight_decay, solutions):
     return -weight_decay * np.mean(solutions * solutions, axis=1)
 
 
-class Adam:
-    """Adam ascent on `owner.mu` (the original's: beta1 = 0.99, beta2 = 0.999, eps = 1e-8).
+class Optimizer:
+    """A gradient step on `pi.mu` (OpenAI's es_distributed optimizers, as the original took them):
+    `update(globalg)` moves `pi.mu` by `_compute_step(globalg)` (callers pass the negated
+    gradient) and returns |step| / (|mu| + epsilon)."""
 
-    `update(g)` moves `owner.mu` by a step against `g` (callers pass the negated gradient)."""
-
-    def __init__(self, owner, stepsize, beta1=0.99, beta2=0.999, epsilon=1e-08):
-        self.owner = owner
-        self.stepsize, self.beta1, self.beta2, self.epsilon = stepsize, beta1, beta2, epsilon
-        self.m = np.zeros(owner.num_params)
-        self.v = np.zeros(owner.num_params)
+    def __init__(self, pi, epsilon=1e-08):
+        self.pi = pi
+        self.dim = pi.num_params
+        self.epsilon = epsilon
         self.t = 0
 
-    def update(self, g):
+    def update(self, globalg):
         self.t += 1
+        step = self._compute_step(globalg)
+        theta = self.pi.mu
+        ratio = np.linalg.norm(step) / (np.linalg.norm(theta) + self.epsilon)
+        self.pi.mu = theta + step
+        return ratio
+
+    def _compute_step(self, globalg):
+        raise NotImplementedError
+
+
+class BasicSGD(Optimizer):
+    """step = -stepsize * g."""
+
+    def __init__(self, pi, stepsize):
+        Optimizer.__init__(self, pi)
+        self.stepsize = stepsize
+
+    def _compute_step(self, globalg):
+        return -self.stepsize * globalg
+
+
+class SGD(Optimizer):
+    """Momentum: v = momentum * v + (1 - momentum) * g, step = -stepsize * v."""
+
+    def __init__(self, pi, stepsize, momentum=0.9):
+        Optimizer.__init__(self, pi)
+        self.v = np.zeros(self.dim, dtype=np.float32)
+        self.stepsize, self.momentum = stepsize, momentum
+
+    def _compute_step(self, globalg):
+        self.v = self.momentum * self.v + (1.0 - self.momentum) * globalg
+        return -self.stepsize * self.v
+
+
+class Adam(Optimizer):
+    """Adam with the original's beta1 = 0.99 (beta2 = 0.999, epsilon = 1e-8)."""
+
+    def __init__(self, pi, stepsize, beta1=0.99, beta2=0.999):
+        Optimizer.__init__(self, pi)
+        self.stepsize = stepsize
+        self.beta1 = beta1
+        self.beta2 = beta2
+        # float32 zeros as the original's; the first update makes them float64 (g is float64)
+        self.m = np.zeros(self.dim, dtype=np.float32)
+        self.v = np.zeros(self.dim, dtype=np.float32)
+
+    def _compute_step(self, globalg):
         a = self.stepsize * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
-        self.m = self.beta1 * self.m + (1 - self.beta1) * g
-        self.v = self.beta2 * self.v + (1 - self.beta2) * (g * g)
-        self.owner.mu = self.owner.mu - a * self.m / (np.sqrt(self.v) + self.epsilon)
+        self.m = self.beta1 * self.m + (1 - self.beta1) * globalg
+        self.v = self.beta2 * self.v + (1 - self.beta2) * (globalg * globalg)
+        return -a * self.m / (np.sqrt(self.v) + self.epsilon)
 
 
 class CMAES:
@@ -72,7 +123,7 @@ class CMAES:
     sampling.
     """
 
-    def __init__(self, num_params, weight_decay, sigma_init=0.10, popsize=255, x0=None, sigma_adaptation="csa"):
+    def __init__(self, num_params, sigma_init=0.10, popsize=255, weight_decay=0.01, x0=None, sigma_adaptation="csa"):
         import cma
         from cma.sigma_adaptation import CMAAdaptSigmaCSA, CMAAdaptSigmaTPA
 
@@ -135,7 +186,7 @@ class SimpleGA:
         self.sigma = sigma_init
         self.elite_params = np.zeros((self.elite_popsize, num_params))
         self.elite_rewards = np.zeros(self.elite_popsize)
-        self.best_mu = np.zeros(num_params)
+        self.best_param = np.zeros(num_params)  # the original's attribute (it hides the method of that name)
         self.best_reward = 0
         self.curr_best_reward = 0
         self.first_iteration = True
@@ -175,7 +226,7 @@ class SimpleGA:
         if self.first_iteration or self.curr_best_reward > self.best_reward:
             self.first_iteration = False
             self.best_reward = self.elite_rewards[0]
-            self.best_mu = np.copy(self.elite_params[0])
+            self.best_param = np.copy(self.elite_params[0])
         if self.sigma > self.sigma_limit:
             self.sigma *= self.sigma_decay
 
@@ -185,11 +236,8 @@ class SimpleGA:
     def set_mu(self, mu):
         """A no-op, as in the original."""
 
-    def best_param(self):
-        return self.best_mu
-
     def result(self):
-        return (self.best_mu, self.best_reward, self.curr_best_reward, self.sigma)
+        return (self.best_param, self.best_reward, self.curr_best_reward, self.sigma)
 
 
 class _MeanSearch:
@@ -202,7 +250,7 @@ class _MeanSearch:
         self.curr_best_mu = np.zeros(self.num_params)
         self.best_reward = 0
         self.curr_best_reward = 0
-        self.first_iteration = True
+        self.first_interation = True  # sic: the original's spelling
         self.weight_decay = weight_decay
         self.rank_fitness = rank_fitness
         self.forget_best = forget_best or rank_fitness  # ranks are not comparable across generations
@@ -247,6 +295,9 @@ class OpenES(_MeanSearch):
         self.antithetic = antithetic
         if antithetic and popsize % 2:
             raise ValueError("OpenES: antithetic sampling needs an even population size")
+        if antithetic:
+            self.half_popsize = popsize // 2
+        self.reward = np.zeros(popsize)  # the original's (never read)
         self._start_search(learning_rate, weight_decay, rank_fitness, forget_best)
 
     def rms_stdev(self):
@@ -254,8 +305,8 @@ class OpenES(_MeanSearch):
 
     def ask(self):
         if self.antithetic:
-            half = np.random.randn(self.popsize // 2, self.num_params)
-            self.epsilon = np.concatenate([half, -half])
+            self.epsilon_half = np.random.randn(self.half_popsize, self.num_params)
+            self.epsilon = np.concatenate([self.epsilon_half, -self.epsilon_half])
         else:
             self.epsilon = np.random.randn(self.popsize, self.num_params)
         self.solutions = self.mu.reshape(1, -1) + self.epsilon * self.sigma
@@ -265,8 +316,8 @@ class OpenES(_MeanSearch):
         reward = self._fitness(rewards)
         best = np.argsort(reward)[::-1][0]
         self.curr_best_reward, self.curr_best_mu = reward[best], self.solutions[best]
-        if self.first_iteration or self.forget_best or self.curr_best_reward > self.best_reward:
-            self.first_iteration = False
+        if self.first_interation or self.forget_best or self.curr_best_reward > self.best_reward:
+            self.first_interation = False
             self.best_reward, self.best_mu = self.curr_best_reward, self.curr_best_mu
         normalized = (reward - np.mean(reward)) / np.std(reward)
         change_mu = np.dot(self.epsilon.T, normalized) / (self.popsize * self.sigma)
@@ -299,6 +350,7 @@ class PEPG(_MeanSearch):
         if not average_baseline and not popsize % 2:
             raise ValueError("PEPG: popsize must be odd without average_baseline")
         self.batch_size = popsize // 2
+        self.batch_reward = np.zeros(self.batch_size * 2)  # the original's (never read)
         self.elite_ratio = elite_ratio
         self.elite_popsize = int(popsize * elite_ratio)
         self.use_elite = self.elite_popsize > 0
@@ -330,9 +382,9 @@ class PEPG(_MeanSearch):
             self.curr_best_mu, self.curr_best_reward = self.mu + self.epsilon_full[idx[0]], reward[idx[0]]
         else:
             self.curr_best_mu, self.curr_best_reward = self.mu, b
-        if self.first_iteration:
+        if self.first_interation:
             self.sigma = np.ones(self.num_params) * self.sigma_init
-            self.first_iteration = False
+            self.first_interation = False
             self.best_reward, self.best_mu = self.curr_best_reward, self.curr_best_mu
         elif self.forget_best or self.curr_best_reward > self.best_reward:
             self.best_reward, self.best_mu = self.curr_best_reward, self.curr_best_mu

@@ -48,6 +48,35 @@ from vae.vae import ConvVAE
 
 CONTROLLER_MAX_BYTES = 1 << 24  # a controller JSON (best.json, a generation's .json): ~500,000 parameters
 MODES = {"zch": MODE_ZCH, "zc": MODE_ZC, "z": MODE_Z, "z_hidden": MODE_Z_HIDDEN, "zh": MODE_ZH}
+EXP_MODE = MODES[ModelConfig.exp_mode]  # the original's global: the mode of a Model built without a cfg
+render_mode = True  # the original's global (main's render flag); main here takes `render` / `norender`
+
+
+# the original's helper functions, kept for scripts that import them (the controller is agent/controller.py)
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def clip(x, lo=0.0, hi=1.0):
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def passthru(x):
+    return x
+
+
+def softmax(x):
+    e_x = np.exp(x - np.max(x))
+    return e_x / e_x.sum(axis=0)
+
+
+def sample(p):
+    """Index drawn from the probabilities `p` (one np.random.multinomial draw)."""
+    return np.argmax(np.random.multinomial(1, p))
 
 
 def controller_size(cfg, hps=hps_sample):
@@ -61,7 +90,12 @@ def controller_size(cfg, hps=hps_sample):
 def read_controller_params(filename, count, exp_mode):
     """The flat parameters of a controller JSON file: data[0] of `best.json` ([params, score]) or
     of a generation's `.json` ([params]), checked to hold the `count` that `exp_mode` needs."""
-    data = tfjson.read(filename, "a controller JSON file", CONTROLLER_MAX_BYTES)
+    return controller_params_of(tfjson.read(filename, "a controller JSON file", CONTROLLER_MAX_BYTES), filename, count,
+                                exp_mode)
+
+
+def controller_params_of(data, filename, count, exp_mode):
+    """`read_controller_params` of the JSON `data` already read from `filename`."""
     if not isinstance(data, list) or not data or not isinstance(data[0], list):
         raise UserError(f"{filename}: expected [params, ...] with a flat list of numbers first")
     params = tfjson.numbers(filename, data[0], "its parameter list")
@@ -72,14 +106,19 @@ def read_controller_params(filename, count, exp_mode):
 
 def make_model(load_model=True, cfg=None, env_cfg=None):
     """The original's make_model: an agent whose V and M load cfg.vae_path / cfg.rnn_path."""
-    return Model(load_model=load_model, cfg=cfg or ModelConfig(), env_cfg=env_cfg or EnvConfig())
+    return Model(load_model=load_model, cfg=cfg, env_cfg=env_cfg)
 
 
 class Model:
-    """The agent of the original's model.py (see the module docstring for its step)."""
+    """The agent of the original's model.py (see the module docstring for its step).
+
+    The controller's parameters are the original's attributes, `weight` (input_size, 3) and `bias`
+    (3,), or with z_hidden `weight_hidden`, `bias_hidden`, `weight_output`, `bias_output`:
+    `get_action` reads them at every step, so setting them changes the agent. `cfg` (config.
+    ModelConfig; default: EXP_MODE's mode) and `env_cfg` (config.EnvConfig) are ours."""
 
     def __init__(self, load_model=True, cfg=None, env_cfg=None):
-        self.cfg = cfg or ModelConfig()
+        self.cfg = cfg or ModelConfig(exp_mode={v: k for k, v in MODES.items()}[EXP_MODE])
         self.env_cfg = env_cfg or EnvConfig()
         self.env_name = self.env_cfg.env_name
         self.exp_mode = MODES[self.cfg.exp_mode]
@@ -98,13 +137,25 @@ class Model:
         # the frames are NHWC already: channels-last weights make the batch-1 encode fastest
         self.vae.to(memory_format=torch.channels_last)
         self.state = rnn_init_state(self.rnn)
+        self.rnn_mode = True  # the original's (unused) flag
         self.input_size = rnn_output_size(self.exp_mode, self.rnn.hps)
-        self.hidden = self.cfg.controller_hidden if self.exp_mode == MODE_Z_HIDDEN else 0
-        self.param_count = controller_size(self.cfg, self.rnn.hps)  # the original's attribute
-        self.set_model_params(np.random.randn(self.param_count))  # the original also starts from randn
+        self.z_size = self.vae.z_size
+        self.param_count = controller_size(self.cfg, self.rnn.hps)
+        # the original's initial controller: randn, drawn in its order (weights before biases)
+        if self.exp_mode == MODE_Z_HIDDEN:
+            self.hidden_size = self.cfg.controller_hidden
+            self.weight_hidden = np.random.randn(self.input_size, self.hidden_size)
+            self.bias_hidden = np.random.randn(self.hidden_size)
+            self.weight_output = np.random.randn(self.hidden_size, controller.NUM_ACTIONS)
+            self.bias_output = np.random.randn(controller.NUM_ACTIONS)
+        else:
+            self.weight = np.random.randn(self.input_size, controller.NUM_ACTIONS)
+            self.bias = np.random.randn(controller.NUM_ACTIONS)
+        self.render_mode = False
         self.env = None
 
     def make_env(self, seed=-1, render_mode=False, full_episode=False):
+        self.render_mode = render_mode
         self.env = env_from_config(self.env_cfg, seed=seed, render_mode=render_mode, full_episode=full_episode)
 
     def reset(self):
@@ -126,27 +177,40 @@ class Model:
         return mu.numpy(), logvar.numpy()
 
     def get_action(self, z):
-        """Act on z and the CURRENT state, then advance M with (z, action)."""
-        action = controller.act(rnn_output(self.state, z, self.exp_mode), self.layers)
+        """Act on z and the CURRENT state with the controller's attributes, then advance M with (z, action)."""
+        action = controller.act(rnn_output(self.state, z, self.exp_mode), self.layers())
         self.state = rnn_next_state(self.rnn, z, action, self.state)
         return action
 
+    def layers(self):
+        """[(weight, bias), ...] of the controller's attributes, input to output."""
+        if self.exp_mode == MODE_Z_HIDDEN:
+            return [(self.weight_hidden, self.bias_hidden), (self.weight_output, self.bias_output)]
+        return [(self.weight, self.bias)]
+
+    @property
+    def model_params(self):
+        """The flat parameters of the controller's attributes (what set_model_params takes)."""
+        return controller.flat(self.layers())
+
     def controller_layers(self, model_params):
         """[(weight, bias), ...] of the controller with flat parameters `model_params`, input to output."""
-        return controller.layers(model_params, self.input_size, self.hidden)
+        hidden = self.hidden_size if self.exp_mode == MODE_Z_HIDDEN else 0
+        return controller.layers(model_params, self.input_size, hidden)
 
     def set_model_params(self, model_params):
-        self.layers = self.controller_layers(model_params)
-        self.model_params = np.asarray(model_params, dtype=np.float64)
-        if self.exp_mode == MODE_Z_HIDDEN:  # the original's attribute names
-            (self.weight_hidden, self.bias_hidden), (self.weight_output, self.bias_output) = self.layers
+        """Set the controller's attributes from flat parameters, laid out as the original's."""
+        if self.exp_mode == MODE_Z_HIDDEN:
+            (self.weight_hidden, self.bias_hidden), (self.weight_output, self.bias_output) = \
+                self.controller_layers(model_params)
         else:
-            ((self.weight, self.bias),) = self.layers
+            ((self.weight, self.bias),) = self.controller_layers(model_params)
 
     def load_model(self, filename):
         """Load controller parameters from `best.json` ([params, score]) or a generation's
-        `.json` ([params])."""
-        params = read_controller_params(filename, self.param_count, self.cfg.exp_mode)
+        `.json` ([params]); the file's JSON stays in `data`, as in the original."""
+        self.data = tfjson.read(filename, "a controller JSON file", CONTROLLER_MAX_BYTES)
+        params = controller_params_of(self.data, filename, self.param_count, self.cfg.exp_mode)
         print(f"loading file {filename}")
         self.set_model_params(params)
 
@@ -158,9 +222,7 @@ class Model:
         in JSON scale, i.e. weights of cauchy * stdev / 10000)."""
         self.set_model_params(self.get_random_model_params(stdev))
         self.vae.set_model_params(self.vae.get_random_model_params(stdev))
-        with torch.no_grad():
-            for p in self.rnn.parameters():
-                p.copy_(torch.from_numpy(np.random.standard_cauchy(tuple(p.shape)) * stdev / 10000.0))
+        self.rnn.set_model_params(self.rnn.get_random_model_params(stdev))
 
 
 def simulate(model, train_mode=False, render_mode=True, num_episode=5, seed=-1, max_len=-1, on_step=None,

@@ -99,60 +99,68 @@ def run_settings(hps, cfg):
                 init_from=cfg.init_from)
 
 
-def main(argv=None):
-    hps, cfg = parse_args(argv)
-    if not hps.is_training:
-        raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
-    device = config.torch_device(cfg.device)
-    set_torch_for_training(cfg.threads)
+def prepare_data(hps, cfg):
+    """series.npz as tensors (action, mu, logvar, and reward, done with --reward_done 1), after
+    initial_z.json is written from it."""
     action, mu, logvar, *rewards = load_series(cfg.series_path, hps)
     atomic.check_writable(cfg.model_save_path)
     atomic.check_writable(cfg.initial_z_save_path)
     tfjson.save_initial_z(cfg.initial_z_file(), mu, logvar)
+    return tuple(torch.from_numpy(a) for a in (action, mu, logvar, *rewards))
 
-    action, mu, logvar, *rewards = (torch.from_numpy(a) for a in (action, mu, logvar, *rewards))
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
+
+def build(hps, cfg, device, gen, settings):
+    """(rnn, optimizer, first step): fresh (torch's global RNG seeded before), from --init_from, or
+    as the checkpoint left them with --resume (which also restores `gen`)."""
     rnn = MDNRNN(hps).to(device)
     if cfg.init_from:
         rnn.load_json(cfg.init_from)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
-    ckpt_path = cfg.checkpoint_file()
-    settings = run_settings(hps, cfg)
     start = 0
     if cfg.resume:
         before = config.before_options(config.RNNConfig, config.RNNTrainConfig)
-        start = checkpoint.restore_training(ckpt_path, "rnn_train.py", settings, before, rnn, optimizer, gen)["step"]
+        start = checkpoint.restore_training(cfg.checkpoint_file(), "rnn_train.py", settings, before, rnn, optimizer,
+                                            gen)["step"]
+    return rnn, optimizer, start
 
+
+def train_step(rnn, optimizer, batch, lr, step, hps):
+    """One Adam step on a batch's cost, TF's way (value clipping, TF's epsilon): the MDN cost, plus
+    the heads' done and reward costs when the batch carries them. Returns the costs (total first)."""
+    inputs, targets, *step_reward_done = batch
+    logmix, mean, logstd, _, *heads = rnn(inputs, heads=bool(step_reward_done))
+    parts = (mdn_loss(logmix, mean, logstd, targets),)
+    if step_reward_done:
+        (done_logit, reward_pred), (step_reward, step_done) = heads, step_reward_done
+        parts += reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor)
+    cost = sum(parts)
+    optimizer.zero_grad(set_to_none=True)
+    cost.backward()
+    torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        group["eps"] = config.tf_adam_epsilon(step)
+    optimizer.step()
+    return (cost.item(), *(p.item() for p in parts)) if len(parts) > 1 else (cost.item(),)
+
+
+def train(rnn, optimizer, gen, data, hps, cfg, device, start, settings):
+    """Steps start..num_steps-1, logged to the terminal and TensorBoard, checkpointed every checkpoint_every."""
     writer = SummaryWriter(cfg.log_dir, purge_step=start)
-    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}.items()))
+    settings_text = {**dataclasses.asdict(hps), **dataclasses.asdict(cfg)}
+    writer.add_text("config", "  \n".join(f"{k}: {v}" for k, v in settings_text.items()))
     bar = tqdm(total=hps.num_steps * hps.batch_size, initial=start * hps.batch_size, unit="seq",
                desc="rnn_train.py", dynamic_ncols=True)
-    began, last_print = time.time(), time.time()
+    last_print = time.time()
     for step in range(start, hps.num_steps):
         lr = (hps.learning_rate - hps.min_learning_rate) * hps.decay_rate ** step + hps.min_learning_rate
-        inputs, targets, *step_reward_done = random_batch(gen, action, mu, logvar, hps, device, *rewards)
-        logmix, mean, logstd, _, *heads = rnn(inputs, heads=bool(rewards))
-        cost = mdn_loss(logmix, mean, logstd, targets)
-        if rewards:
-            (done_logit, reward_pred), (step_reward, step_done) = heads, step_reward_done
-            parts = (cost, *reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor))
-            cost = sum(parts)
-        optimizer.zero_grad(set_to_none=True)
-        cost.backward()
-        torch.nn.utils.clip_grad_value_(rnn.parameters(), hps.grad_clip)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-            group["eps"] = config.tf_adam_epsilon(step)
-        optimizer.step()
-
-        cost = cost.item()
+        batch = random_batch(gen, *data[:3], hps, device, *data[3:])  # data[3:]: reward, done with the heads
+        cost, *parts = train_step(rnn, optimizer, batch, lr, step, hps)
         bar.update(hps.batch_size)
         bar.set_postfix(cost=f"{cost:.4f}")
         writer.add_scalar("losses/cost", cost, step)
-        if rewards:
-            for name, part in zip(("z_cost", "done_cost", "reward_cost"), parts):
-                writer.add_scalar(f"losses/{name}", part.item(), step)
+        for name, part in zip(("z_cost", "done_cost", "reward_cost"), parts):
+            writer.add_scalar(f"losses/{name}", part, step)
         writer.add_scalar("charts/learning_rate", lr, step)
         if step % cfg.log_every == 0 and step > 0:
             now = time.time()
@@ -160,10 +168,26 @@ def main(argv=None):
             bar.write(f"step: {step}, lr: {lr:.6f}, cost: {cost:.4f}, train_time_taken: {now - last_print:.4f}")
             last_print = now
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == hps.num_steps:
-            checkpoint.save_training(ckpt_path, "rnn_train.py", settings, rnn, optimizer, gen, step=step + 1)
+            checkpoint.save_training(cfg.checkpoint_file(), "rnn_train.py", settings, rnn, optimizer, gen,
+                                     step=step + 1)
     bar.close()
     writer.close()
 
+
+def main(argv=None):
+    hps, cfg = parse_args(argv)
+    if not hps.is_training:
+        raise UserError("--is_training 0: rnn_train.py trains (the original's sampling graph is the agent's M)")
+    device = config.torch_device(cfg.device)
+    set_torch_for_training(cfg.threads)
+    data = prepare_data(hps, cfg)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batches and z noise
+    settings = run_settings(hps, cfg)
+    rnn, optimizer, start = build(hps, cfg, device, gen, settings)
+
+    began = time.time()
+    train(rnn, optimizer, gen, data, hps, cfg, device, start, settings)
     seconds = time.time() - began
     done = hps.num_steps - start
     rnn.save_json(cfg.weights_file())

@@ -65,15 +65,17 @@ STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_l
 
 # --- packets ------------------------------------------------------------------------------------
 
-def encode_solution_packets(seeds, solutions, num_worker, train_mode=1, max_len=-1):
-    """One int32 packet per worker; job i goes to worker i // num_worker_trial + 1."""
+def encode_solution_packets(seeds, solutions, train_mode=1, max_len=-1, num_worker=None):
+    """One int32 packet per worker; job i goes to worker i // num_worker_trial + 1. The original
+    read `num_worker` from a global; default here: one job per worker (its num_worker_trial 1)."""
+    num_worker = num_worker or len(seeds)
     trials = len(seeds) // num_worker
     rows = [np.concatenate([[i // trials + 1, i, seeds[i], train_mode, max_len], np.round(np.asarray(s) * PRECISION)])
             for i, s in enumerate(solutions)]
     return np.split(np.concatenate(rows).astype(np.int32), num_worker)
 
 
-def decode_solution_packet(packet, num_worker_trial):
+def decode_solution_packet(packet, num_worker_trial=1):
     """[(worker_id, job_index, seed, train_mode, max_len, params as float), ...]."""
     return [(int(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]), p[5:].astype(np.float64) / PRECISION)
             for p in np.split(packet, num_worker_trial)]
@@ -86,7 +88,7 @@ def encode_result_packet(results):
     return r.flatten().astype(np.int32)
 
 
-def decode_result_packet(packet, num_worker_trial):
+def decode_result_packet(packet, num_worker_trial=1):
     r = packet.reshape(num_worker_trial, 4)
     return [(int(w), int(j), f / PRECISION, t / PRECISION) for w, j, f, t in r.astype(np.float64)]
 
@@ -175,7 +177,7 @@ class Workers:
     def evaluate(self, seeds, solutions, train_mode=1, max_len=-1):
         """(fitness, timesteps) arrays of the population, in job order."""
         cfg = self.cfg
-        packets = encode_solution_packets(seeds, solutions, cfg.num_worker, train_mode, max_len)
+        packets = encode_solution_packets(seeds, solutions, train_mode, max_len, num_worker=cfg.num_worker)
         sends = [mpi.comm.Isend(p, dest=r + 1, tag=TAG_WORK) for r, p in enumerate(packets)]
         buffers = [np.empty(4 * cfg.num_worker_trial, dtype=np.int32) for _ in packets]
         receives = [mpi.comm.Irecv(b, source=r + 1, tag=TAG_WORK) for r, b in enumerate(buffers)]

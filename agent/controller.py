@@ -19,8 +19,8 @@ def num_params(num_inputs, hidden=0):
 
 
 def layers(params, num_inputs, hidden=0):
-    """[(weight, bias), ...] of flat `params`, input to output."""
-    params = np.asarray(params, dtype=np.float64)
+    """[(weight, bias), ...] of flat `params` (copied), input to output."""
+    params = np.array(params, dtype=np.float64)
     if params.shape != (num_params(num_inputs, hidden),):
         raise ValueError(f"expected {num_params(num_inputs, hidden)} controller parameters, got shape {params.shape}")
     if hidden:
@@ -28,6 +28,11 @@ def layers(params, num_inputs, hidden=0):
         return [(params[hidden:cut].reshape(num_inputs, hidden), params[:hidden]),
                 (params[cut + NUM_ACTIONS:].reshape(hidden, NUM_ACTIONS), params[cut:cut + NUM_ACTIONS])]
     return [(params[NUM_ACTIONS:].reshape(num_inputs, NUM_ACTIONS), params[:NUM_ACTIONS])]
+
+
+def flat(controller_layers):
+    """The flat parameters of `layers` (its inverse): [b, W row-major] per layer, input to output."""
+    return np.concatenate([np.concatenate([np.ravel(b), np.ravel(w)]) for w, b in controller_layers]).astype(np.float64)
 
 
 def stack(many):

@@ -5,9 +5,10 @@ an optional hook sees (and may replace) each action, M advances with the actions
 env steps, and an episode ends on done, at the step cap, or after `patience` > 0 steps without a
 positive reward (training only); a free env takes the next queued episode. It serves:
 
-- `OneEnv`: the original's `simulate` (model.py), one env, z noise from the global np.random,
-  the original's draws kept for replay equality (a file-name draw per episode, one more encode +
-  act after it);
+- `OneEnv`: the original's `simulate` (model.py), one env: each step `model.encode_obs` (z noise
+  from the global np.random) and `model.get_action(z)`, which acts on the controller's attributes
+  and advances M, so a subclass's override is what acts; the original's draws kept for replay
+  equality (a file-name draw per episode, one more encode + act after it);
 - `Lockstep`: `simulate_batch`, the option envs_per_worker K > 1 of train.py's workers and
   `model.py norender`, and extract.py's agent episodes. Per step, one V encode of the K frames,
   one controller call and one M step serve all K envs. Solution i with seed s runs episodes
@@ -23,7 +24,7 @@ import torch
 from gymnasium.utils import seeding
 
 from agent import controller
-from rnn.rnn import LSTMStateTuple, rnn_next_state, rnn_output
+from rnn.rnn import LSTMStateTuple, rnn_output
 
 
 class _Episode:
@@ -76,11 +77,12 @@ def rollout(policy, envs, episodes, cap, patience=0, on_step=None):
 
 
 class OneEnv:
-    """The original's agent on one env: model.encode_obs (z noise from the global np.random), its
-    controller and M state (model.state)."""
+    """The original's agent on one env: model.encode_obs (z noise from the global np.random), then
+    model.get_action(z), which also advances M (model.state) with the action it returns; so an
+    `on_step` hook that replaces the action does not change what M was fed."""
 
     def __init__(self, model):
-        self.model, self.z = model, None
+        self.model = model
 
     def reset(self, env, job, episode):
         self.model.reset()
@@ -93,11 +95,11 @@ class OneEnv:
 
     def act(self, running):
         (r,) = running
-        self.z, _, _ = self.model.encode_obs(r.obs)
-        return [controller.act(rnn_output(self.model.state, self.z, self.model.exp_mode), self.model.layers)]
+        z, _, _ = self.model.encode_obs(r.obs)
+        return [self.model.get_action(z)]
 
     def advance(self, actions):
-        self.model.state = rnn_next_state(self.model.rnn, self.z, actions[0], self.model.state)
+        pass  # get_action advanced M
 
     def finished(self, r):
         z, _, _ = self.model.encode_obs(r.obs)  # one more encode + act: the original's np.random draws

@@ -90,7 +90,7 @@ _MEAN_SEARCH = [  # OpenES and PEPG: a mean moved by Adam
     ("curr_best_mu", "f", ("n",), -INF, INF, True),
     ("best_reward", "f", (), -INF, INF, True),
     ("curr_best_reward", "f", (), -INF, INF, True),
-    ("first_iteration", "b", (), 0, 1, True),
+    ("first_interation", "b", (), 0, 1, True),  # sic: the original's spelling
     ("learning_rate", "f", (), 0.0, INF, True),
     ("optimizer.m", "f", ("n",), -INF, INF, True),
     ("optimizer.v", "f", ("n",), 0.0, INF, True),
@@ -103,7 +103,7 @@ FIELDS = {
         ("sigma", "f", (), 0.0, INF, True),
         ("elite_params", "f", ("e", "n"), -INF, INF, True),
         ("elite_rewards", "f", ("e",), -INF, INF, True),
-        ("best_mu", "f", ("n",), -INF, INF, True),
+        ("best_param", "f", ("n",), -INF, INF, True),
         ("best_reward", "f", (), -INF, INF, True),
         ("curr_best_reward", "f", (), -INF, INF, True),
         ("first_iteration", "b", (), 0, 1, True),

@@ -297,12 +297,14 @@ def _aaline(pix, x1, y1, x2, y2, color, cx0, cy0, cx1, cy1, ly0, ly1, fmt):
     ok, x1, y1, x2, y2 = _clip_line(x1, y1, x2, y2, cx0, ly0, cx1, ly1)
     if not ok:
         return
+    # 1. walk from the upper end point down
     xx0, yy0, xx1, yy1 = x1, y1, x2, y2
     if yy0 > yy1:
         xx0, xx1 = xx1, xx0
         yy0, yy1 = yy1, yy0
     dx = xx1 - xx0
     dy = yy1 - yy0
+    # 2. vertical and horizontal lines are plain lines
     if dx == 0:
         if dy > 0:
             _vline(pix, x1, yy0, _s16(yy0 + dy), color, cx0, cy0, cx1, cy1)
@@ -312,61 +314,75 @@ def _aaline(pix, x1, y1, x2, y2, color, cx0, cy0, cx1, cy1, ly0, ly1, fmt):
     if dy == 0:
         _hline(pix, xx0, _s16(xx0 + dx), y1, color, cx0, cy0, cx1, cy1)
         return
+    # 3. the first end point at full weight, then Wu's walk along the major axis
     xdir = 1
     if dx < 0:
         xdir = -1
         dx = -dx
-    erracc = 0
     _put_alpha(pix, x1, y1, color, 255, cx0, cy0, cx1, cy1, fmt)
     if dy > dx:
-        erradj = ((((dx << 16) // dy) & M32) << 16) & M32
-        x0pxdir = xx0 + xdir
-        dy -= 1
-        while dy:
-            tmp = erracc
-            erracc = (erracc + erradj) & M32
-            if erracc <= tmp:
-                xx0 = x0pxdir
-                x0pxdir += xdir
-            yy0 += 1
-            wgt = (erracc >> 24) & 255
-            # pixelColorWeightNolock(xx0, yy0, 255 - wgt) and (x0pxdir, yy0, wgt), written out
-            # here (no array-passing call per pixel: numba's per-call overhead dominated)
-            py = _s16(yy0)
-            if py >= cy0 and py <= cy1:
-                row = pix[py]
-                a = (255 * (255 - wgt)) >> 8
-                px = _s16(xx0)
-                if px >= cx0 and px <= cx1:
-                    row[px] = _blend_px(np.int64(row[px]), _mapped(color, a, fmt), a, fmt)
-                a = (255 * wgt) >> 8
-                px = _s16(x0pxdir)
-                if px >= cx0 and px <= cx1:
-                    row[px] = _blend_px(np.int64(row[px]), _mapped(color, a, fmt), a, fmt)
-            dy -= 1
+        _wu_steep(pix, xx0, yy0, dx, dy, xdir, color, cx0, cy0, cx1, cy1, fmt)
     else:
-        erradj = ((((dy << 16) // dx) & M32) << 16) & M32
-        y0p1 = yy0 + 1
-        dx -= 1
-        while dx:
-            tmp = erracc
-            erracc = (erracc + erradj) & M32
-            if erracc <= tmp:
-                yy0 = y0p1
-                y0p1 += 1
-            xx0 += xdir
-            wgt = (erracc >> 24) & 255
+        _wu_shallow(pix, xx0, yy0, dx, dy, xdir, color, cx0, cy0, cx1, cy1, fmt)
+
+
+@njit(cache=True)
+def _wu_steep(pix, xx0, yy0, dx, dy, xdir, color, cx0, cy0, cx1, cy1, fmt):
+    """Wu's walk one row at a time (dy > dx > 0): each row blends the pixel pair that straddles the line."""
+    erracc = 0
+    erradj = ((((dx << 16) // dy) & M32) << 16) & M32
+    x0pxdir = xx0 + xdir
+    dy -= 1
+    while dy:
+        tmp = erracc
+        erracc = (erracc + erradj) & M32
+        if erracc <= tmp:
+            xx0 = x0pxdir
+            x0pxdir += xdir
+        yy0 += 1
+        wgt = (erracc >> 24) & 255
+        # pixelColorWeightNolock(xx0, yy0, 255 - wgt) and (x0pxdir, yy0, wgt), written out
+        # here (no array-passing call per pixel: numba's per-call overhead dominated)
+        py = _s16(yy0)
+        if py >= cy0 and py <= cy1:
+            row = pix[py]
+            a = (255 * (255 - wgt)) >> 8
             px = _s16(xx0)
             if px >= cx0 and px <= cx1:
-                a = (255 * (255 - wgt)) >> 8
-                py = _s16(yy0)
-                if py >= cy0 and py <= cy1:
-                    pix[py, px] = _blend_px(np.int64(pix[py, px]), _mapped(color, a, fmt), a, fmt)
-                a = (255 * wgt) >> 8
-                py = _s16(y0p1)
-                if py >= cy0 and py <= cy1:
-                    pix[py, px] = _blend_px(np.int64(pix[py, px]), _mapped(color, a, fmt), a, fmt)
-            dx -= 1
+                row[px] = _blend_px(np.int64(row[px]), _mapped(color, a, fmt), a, fmt)
+            a = (255 * wgt) >> 8
+            px = _s16(x0pxdir)
+            if px >= cx0 and px <= cx1:
+                row[px] = _blend_px(np.int64(row[px]), _mapped(color, a, fmt), a, fmt)
+        dy -= 1
+
+
+@njit(cache=True)
+def _wu_shallow(pix, xx0, yy0, dx, dy, xdir, color, cx0, cy0, cx1, cy1, fmt):
+    """Wu's walk one column at a time (dx >= dy > 0): each column blends the pixel pair that straddles the line."""
+    erracc = 0
+    erradj = ((((dy << 16) // dx) & M32) << 16) & M32
+    y0p1 = yy0 + 1
+    dx -= 1
+    while dx:
+        tmp = erracc
+        erracc = (erracc + erradj) & M32
+        if erracc <= tmp:
+            yy0 = y0p1
+            y0p1 += 1
+        xx0 += xdir
+        wgt = (erracc >> 24) & 255
+        px = _s16(xx0)
+        if px >= cx0 and px <= cx1:
+            a = (255 * (255 - wgt)) >> 8
+            py = _s16(yy0)
+            if py >= cy0 and py <= cy1:
+                pix[py, px] = _blend_px(np.int64(pix[py, px]), _mapped(color, a, fmt), a, fmt)
+            a = (255 * wgt) >> 8
+            py = _s16(y0p1)
+            if py >= cy0 and py <= cy1:
+                pix[py, px] = _blend_px(np.int64(pix[py, px]), _mapped(color, a, fmt), a, fmt)
+        dx -= 1
 
 
 @njit(cache=True)

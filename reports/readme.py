@@ -1,11 +1,11 @@
 """The README's tables of measured runs, made from the runs' summary.json so they cannot drift.
 
-    python reports/readme.py            # rewrite every table block of README.md from its summary.json
+    python reports/readme.py            # rewrite every table block of README.md and docs/*.md from its summary.json
     python reports/readme.py --check    # exit 2 naming the first block that differs (the tests run this)
     python reports/readme.py --pictures runs/smoke/report docs/smoke   # a run's report as the README shows it
 
 A block is the lines between `<!-- summary: PATH -->` and `<!-- end summary -->`, where PATH
-(relative to the README) is a summary.json written by report.py.
+(relative to the page) is a summary.json written by report.py.
 """
 import argparse
 import glob
@@ -19,7 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from files import atomic, json_data
 from plumbing.cli import UserError, run
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+PAGES = [README, *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]  # the README and the pages it links
 BLOCK = re.compile(r"(<!-- summary: (\S+) -->\n)(.*?)(<!-- end summary -->)", re.S)
 
 
@@ -85,28 +87,33 @@ def pictures(report_dir, docs_dir):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="only check that the tables match their summary.json")
-    p.add_argument("--readme", default=README, help="the README to update or check")
+    p.add_argument("--readme", nargs="+", default=PAGES,
+                   help="the pages to update or check (default: README.md and docs/*.md)")
     p.add_argument("--pictures", nargs=2, metavar=("REPORT_DIR", "DOCS_DIR"),
                    help="copy a run's report/ PNGs and summary.json and 4-frame stills of its GIFs to DOCS_DIR")
     args = p.parse_args()
     if args.pictures:
         return pictures(*args.pictures)
+    count = sum(check_or_rewrite(page, args.check) for page in args.readme)
+    print(f"{count} tables match their summary.json" if args.check else f"rewrote {count} tables")
+
+
+def check_or_rewrite(page, check):
+    """Check (or rewrite) the table blocks of one page; returns how many it has."""
     try:
-        with open(args.readme) as f:
+        with open(page) as f:
             text = f.read()
     except OSError as e:
-        raise UserError(f"{args.readme}: cannot read it ({e.strerror})") from None
-    new = rendered(text, os.path.dirname(os.path.abspath(args.readme)))
-    if args.check:
+        raise UserError(f"{page}: cannot read it ({e.strerror})") from None
+    new = rendered(text, os.path.dirname(os.path.abspath(page)))
+    if check:
         for old_block, new_block in zip(BLOCK.finditer(text), BLOCK.finditer(new)):
             if old_block.group(0) != new_block.group(0):
-                raise UserError(f"{args.readme}: the table of {old_block.group(2)} differs from it "
+                raise UserError(f"{page}: the table of {old_block.group(2)} differs from it "
                                 "(python reports/readme.py rewrites it)")
-        print(f"{len(BLOCK.findall(text))} tables match their summary.json")
-        return
-    atomic.write_bytes(args.readme, new.encode())
-    print(f"rewrote {len(BLOCK.findall(text))} tables of {args.readme}")
-
+    elif new != text:
+        atomic.write_bytes(page, new.encode())
+    return len(BLOCK.findall(text))
 
 if __name__ == "__main__":
     run(main)

@@ -58,16 +58,25 @@ LN_SCOPES = ("input", "transform", "forget", "output", "state")
 LOG_SQRT_TWO_PI = math.log(math.sqrt(2.0 * math.pi))
 HEAD_OUTPUTS = 2  # reward_done's head: done logit, reward
 
-HyperParams = config.RNNConfig
+# the original's namedtuple (so `_replace`, `_asdict`, unpacking work), with config.RNNConfig's fields in their order
+HyperParams = namedtuple("HyperParams", [f.name for f in dataclasses.fields(config.RNNConfig)])
+# where the original's rnn/rnn.py default_hps differs from its rnn_train.py's (config.RNNConfig's values)
+MODULE_DEFAULTS = dict(num_steps=2000, max_seq_len=1000)
 
 
 def default_hps():
-    """The original's hyperparameter record (its fields and values live in config.RNNConfig)."""
-    return config.RNNConfig()
+    """The original's rnn/rnn.py default_hps: config.RNNConfig's values but num_steps 2000 and
+    max_seq_len 1000 (rnn_train.py trains with its own 4000 and 999)."""
+    return as_hps(config.RNNConfig())._replace(**MODULE_DEFAULTS)
+
+
+def as_hps(hps):
+    """`hps` as a HyperParams: a HyperParams as is, a config.RNNConfig (rnn_train.py's command line) converted."""
+    return hps if isinstance(hps, HyperParams) else HyperParams(**dataclasses.asdict(hps))
 
 
 hps_model = default_hps()
-hps_sample = dataclasses.replace(hps_model, batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)
+hps_sample = hps_model._replace(batch_size=1, max_seq_len=1, use_recurrent_dropout=0, is_training=0)
 
 
 
@@ -80,19 +89,20 @@ def hps_of(jsonfile, hps=hps_sample):
 def _sized(hps, shapes):
     """`hps` at the sizes the TF `shapes` of an rnn.json say: output_w (n, 3 K z), output_b, kernel
     (z + 3 + n, 4 n), then bias or the layer norms; other shapes keep `hps` (loading names the problem)."""
+    hps = as_hps(hps)
     heads = len(shapes) in (6, 5 + 2 * len(LN_SCOPES)) and tuple(shapes[-1]) == (HEAD_OUTPUTS,)
     if heads:
-        hps, shapes = dataclasses.replace(hps, reward_done=1), shapes[:-2]
+        hps, shapes = hps._replace(reward_done=1), shapes[:-2]
     elif getattr(hps, "reward_done", 0):
-        hps = dataclasses.replace(hps, reward_done=0)
+        hps = hps._replace(reward_done=0)
     if len(shapes) not in (4, 3 + 2 * len(LN_SCOPES)) or len(shapes[0]) != 2 or len(shapes[2]) != 2:
         return hps
     n = shapes[2][1] // 4
     z = shapes[2][0] - n - (hps.input_seq_width - hps.output_seq_width)
     if n < 1 or z < 1 or shapes[0][1] % (3 * z):
         return hps
-    return dataclasses.replace(hps, rnn_size=n, output_seq_width=z, input_seq_width=shapes[2][0] - n,
-                               num_mixture=shapes[0][1] // (3 * z), use_layer_norm=int(len(shapes) > 4))
+    return as_hps(hps)._replace(rnn_size=n, output_seq_width=z, input_seq_width=shapes[2][0] - n,
+                                num_mixture=shapes[0][1] // (3 * z), use_layer_norm=int(len(shapes) > 4))
 
 
 LSTMStateTuple = namedtuple("LSTMStateTuple", ("c", "h"))  # TF's order: c first
@@ -110,12 +120,14 @@ class MDNRNN(nn.Module):
     """LayerNormBasicLSTMCell(rnn_size) + MDN head, in TF's variable layout (see the table above).
 
     forward(x) runs whole sequences (training); step(x, state) runs one time step for B
-    environments at once (acting); both use the same parameters.
+    environments at once (acting); both use the same parameters. `hps` is a HyperParams (or a
+    config.RNNConfig); the original's TF-only `gpu_mode` and `reuse` are accepted and have no
+    effect (the device is the module's: `.to(device)`).
     """
 
-    def __init__(self, hps=hps_model):
+    def __init__(self, hps=hps_model, gpu_mode=True, reuse=False):
         super().__init__()
-        self.hps = hps
+        self.hps = hps = as_hps(hps)
         n, width = hps.rnn_size, hps.input_seq_width
         nout = hps.output_seq_width * hps.num_mixture * 3
         self.output_w = nn.Parameter(_glorot_uniform_(torch.empty(n, nout)))
@@ -260,6 +272,40 @@ class MDNRNN(nn.Module):
         """Write the weights in the original's exact JSON bytes (atomically)."""
         tfjson.save(jsonfile, [t.detach().cpu().numpy() for t in self._tf_variables()])
 
+    # --- the original's parameter API (JSON scale: weight * 10000, TF layout) ----------------------
+
+    def _tf_names(self):
+        cell = "mdn_rnn/RNN/layer_norm_basic_lstm_cell/"
+        names = ["mdn_rnn/RNN/output_w:0", "mdn_rnn/RNN/output_b:0", cell + "kernel:0"]
+        if self.hps.use_layer_norm:
+            return names + [f"{cell}{k}/{v}:0" for k in LN_SCOPES for v in ("gamma", "beta")]
+        return names + [cell + "bias:0"]
+
+    def get_model_params(self):
+        """(params, shapes, names) as the original: params are round(weight * 10000) as nested int lists."""
+        arrays = [t.detach().cpu().numpy() for t in self._tf_variables()]
+        return [q.tolist() for q in tfjson.quantize(arrays)], [a.shape for a in arrays], self._tf_names()
+
+    def get_random_model_params(self, stdev=0.5):
+        """Cauchy-random arrays of the TF shapes, times `stdev` (JSON scale, as the original)."""
+        return [np.random.standard_cauchy(s) * stdev for s in self.tf_shapes()]
+
+    def set_random_params(self, stdev=0.5):
+        self.set_model_params(self.get_random_model_params(stdev))
+
+    def set_model_params(self, params):
+        """Assign JSON-scale params (weight * 10000, TF layout): each is divided by 10000."""
+        for p, shape in zip(params, self.tf_shapes(), strict=True):
+            if np.shape(p) != shape:
+                raise ValueError(f"inconsistent shape: {np.shape(p)} for {shape}")
+        self._set_tf_arrays([(np.asarray(p, dtype=np.float64) / tfjson.SCALE).astype(np.float32) for p in params])
+
+    def init_session(self):
+        """The original's TF session start: nothing to do (the weights exist from construction)."""
+
+    def close_sess(self):
+        """The original's TF session close: nothing to do."""
+
 
 def mdn_loss(logmix, mean, logstd, y):
     """The original's cost: -mean over every (b, t, d) of logsumexp_k(logmix + log N(y; mean, std))."""
@@ -400,9 +446,11 @@ def sample_z_batch(logmix, mean, logstd, temperature, rngs):
     return chosen_mean + np.exp(chosen_logstd) * (normal * np.sqrt(temperature))  # the original's order
 
 
-def sample_sequence(rnn, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):
-    """Dream a sequence of seq_len latents (seq_len, 32) from init_z under the given actions."""
-    strokes = np.zeros((seq_len, rnn.hps.output_seq_width), dtype=np.float32)
+def sample_sequence(sess, s_model, hps, init_z, actions, temperature=1.0, seq_len=1000, rng=np.random):
+    """Dream a sequence of seq_len latents (seq_len, hps.output_seq_width) from init_z under the
+    given actions with the MDN-RNN `s_model`, as the original. `sess` is TF-only and ignored."""
+    rnn = s_model
+    strokes = np.zeros((seq_len, hps.output_seq_width), dtype=np.float32)
     z, state = np.asarray(init_z), rnn_init_state(rnn)
     for i in range(seq_len):
         logmix, mean, logstd, state = mdn_step(rnn, z, actions[i], state)

@@ -13,7 +13,7 @@ N = 12
 
 def make(kind, pop, rule="csa"):
     if kind == "cma":
-        return E.CMAES(N, 0.01, 0.1, pop, sigma_adaptation=rule)
+        return E.CMAES(N, sigma_init=0.1, popsize=pop, weight_decay=0.01, sigma_adaptation=rule)
     if kind == "ga":
         return E.SimpleGA(N, popsize=pop, elite_ratio=0.25, sigma_decay=0.99)
     if kind == "openes":
@@ -37,7 +37,7 @@ def trajectory(kind, pop, rule, break_at=None, generations=9):
             np.random.set_state(rng)
         x = es.ask()
         es.tell(-np.sum((x - 0.3) ** 2, axis=1) + 0.1 * np.random.randn(len(x)))
-        out += [x.copy(), np.array(es.current_param()), np.array(es.rms_stdev()), np.array(es.best_param()),
+        out += [x.copy(), np.array(es.current_param()), np.array(es.rms_stdev()), np.array(es.result()[0]),
                 np.array(es.result()[1])]
     return out
 

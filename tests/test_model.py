@@ -138,14 +138,12 @@ def test_load_model_reads_both_formats_and_rejects_bad_files(tmp_path):
 
 
 def test_the_agent_takes_v_and_m_at_the_sizes_of_their_files(tmp_path):
-    import dataclasses
-
     from rnn.rnn import MDNRNN, hps_sample
     from vae.vae import ConvVAE
 
     ConvVAE(z_size=16).save_json(tmp_path / "vae16.json")
     ConvVAE().save_json(tmp_path / "vae32.json")
-    MDNRNN(dataclasses.replace(hps_sample, rnn_size=8, input_seq_width=19, output_seq_width=16)).save_json(
+    MDNRNN(hps_sample._replace(rnn_size=8, input_seq_width=19, output_seq_width=16)).save_json(
         tmp_path / "rnn.json")
     model = Model(cfg=ModelConfig(vae_path=tmp_path / "vae16.json", rnn_path=tmp_path / "rnn.json"))
     assert model.param_count == (16 + 8 + 1) * 3 == controller_size(model.cfg, model.rnn.hps)

@@ -1,5 +1,4 @@
 """rnn/rnn.py against TF's definitions, written here in plain numpy, and the original's rnn.json."""
-import dataclasses
 import json
 
 import numpy as np
@@ -7,6 +6,7 @@ import pytest
 import torch
 from conftest import REPO
 
+import config
 from rnn import rnn as R
 
 torch.set_num_threads(1)
@@ -133,7 +133,7 @@ def _randomized(hps, seed=0):
 
 
 def test_layer_norm_cell_matches_tf_and_its_json_order(tmp_path):
-    hps = dataclasses.replace(R.hps_sample, use_layer_norm=1)
+    hps = R.hps_sample._replace(use_layer_norm=1)
     rnn = _randomized(hps)
     rnn.save_json(tmp_path / "ln.json")
     arrays = tf_json_arrays(tmp_path / "ln.json")
@@ -187,8 +187,8 @@ def test_dropouts_follow_their_flags():
     base = _randomized(R.hps_model)
     for flag in ("use_recurrent_dropout", "use_input_dropout", "use_output_dropout"):
         keep = flag.replace("use_", "").replace("dropout", "dropout_prob")
-        same = _randomized(dataclasses.replace(R.hps_model, **{flag: 1, keep: 1.0}))
-        noisy = _randomized(dataclasses.replace(R.hps_model, **{flag: 1, keep: 0.5}))
+        same = _randomized(R.hps_model._replace(**{flag: 1, keep: 1.0}))
+        noisy = _randomized(R.hps_model._replace(**{flag: 1, keep: 0.5}))
         with torch.no_grad():
             torch.testing.assert_close(same(x)[1], base(x)[1])
             assert not torch.allclose(noisy(x)[1], noisy(x)[1])
@@ -207,10 +207,12 @@ def test_mdn_loss_matches_its_formula():
 
 
 def test_hyperparameters_are_the_originals():
-    """The spec's values (tf_original.md: rnn_train.py's default_hps, model.py's hps_sample)."""
+    """The spec's values (tf_original.md: rnn/rnn.py's default_hps, rnn_train.py's, model.py's hps_sample)."""
     assert (R.MODE_ZCH, R.MODE_ZC, R.MODE_Z, R.MODE_Z_HIDDEN, R.MODE_ZH) == (0, 1, 2, 3, 4)
     hps = R.default_hps()
-    assert (hps.num_steps, hps.max_seq_len, hps.rnn_size, hps.num_mixture, hps.batch_size) == (4000, 999, 256, 5, 100)
+    assert (hps.num_steps, hps.max_seq_len, hps.rnn_size, hps.num_mixture, hps.batch_size) == (2000, 1000, 256, 5, 100)
+    train = config.RNNConfig()  # rnn_train.py's own default_hps
+    assert (train.num_steps, train.max_seq_len) == (4000, 999)
     assert (R.hps_sample.batch_size, R.hps_sample.max_seq_len, R.hps_sample.is_training,
             R.hps_sample.use_recurrent_dropout) == (1, 1, 0, 0)
     assert [R.rnn_output_size(m) for m in range(5)] == [544, 288, 32, 32, 288]
@@ -285,7 +287,7 @@ def test_sample_sequence_is_the_tf_cell_dreaming_with_the_originals_sampling():
         idx = [int(np.argmax(np.cumsum(p) >= ref.rand())) for p in pdf]
         z = mean[range(32), idx] + np.exp(logstd[range(32), idx]) * ref.randn(32) * np.sqrt(temperature)
         expected.append(z)
-    got = R.sample_sequence(rnn, np.zeros(32), actions, temperature, seq_len=6, rng=np.random.RandomState(0))
+    got = R.sample_sequence(None, rnn, rnn.hps, np.zeros(32), actions, temperature, seq_len=6, rng=np.random.RandomState(0))
     np.testing.assert_allclose(got, np.array(expected), atol=1e-4)
     assert np.ptp(got) > 1.0  # a dream that moves, not a constant
 
@@ -293,11 +295,9 @@ def test_sample_sequence_is_the_tf_cell_dreaming_with_the_originals_sampling():
 def test_an_m_of_other_sizes_loads_at_its_own_sizes(tmp_path):
     """rnn.json says M's sizes: an M trained with --rnn_size 16 --num_mixture 3 --use_layer_norm 1
     comes back at those sizes wherever it is loaded (the agent builds M from hps_of)."""
-    import dataclasses
-
     from rnn.rnn import MDNRNN, hps_of, hps_sample
 
-    hps = dataclasses.replace(hps_sample, rnn_size=16, num_mixture=3, use_layer_norm=1)
+    hps = hps_sample._replace(rnn_size=16, num_mixture=3, use_layer_norm=1)
     torch.manual_seed(0)
     MDNRNN(hps).save_json(tmp_path / "rnn.json")
     found = hps_of(tmp_path / "rnn.json")

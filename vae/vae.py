@@ -42,6 +42,11 @@ _DEFAULT = VAEConfig()
 FC_MU = [tf_name for tf_name, _, _ in TF_TABLE].index("enc_fc_mu/kernel:0")  # (1024, z_size) in TF's layout
 
 
+def reset_graph():
+    """The original's TF graph reset, called by every training script: nothing to do here (no
+    global graph), kept so those scripts run."""
+
+
 class ConvVAE(nn.Module):
     """The original's ConvVAE. The constructor keeps the original's signature.
 
@@ -153,6 +158,9 @@ class ConvVAE(nn.Module):
     @torch.no_grad()
     def decode(self, z):
         return self.decode_tensor(self._tensor(z)).cpu().numpy()
+
+    def close_sess(self):
+        """The original's TF session close: nothing to do."""
 
     def get_model_params(self):
         """(params, shapes, names) as the original: params are round(weight * 10000) as nested
