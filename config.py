@@ -255,6 +255,9 @@ class TrainConfig:
     num_worker_trial: int = arg(1, "solutions per worker per generation; population = num_worker * num_worker_trial",
                                 "-t", min=1)
     antithetic: int = arg(1, "1 = solutions i and i+pop/2 share their episode seeds", choices=(0, 1))
+    common_tracks: int = arg(0, "1 = every candidate of a generation runs the same tracks (one seed per generation, "
+                                "drawn afresh each generation), so that candidates are ranked on equal tracks; 0 = "
+                                "the original's seed per candidate (or antithetic pair)", choices=(0, 1), before=0)
     cap_time: int = arg(0, "1 = cap episodes at twice the last generation's mean length", choices=(0, 1))
     retrain: int = arg(0, "1 = reset the mean to the best evaluated solution when an evaluation does not improve "
                           "(no effect with cma)", choices=(0, 1))

@@ -371,15 +371,22 @@ class Run:
         self.tb.flush()
 
 
+def generation_seeds(cfg, population):
+    """Each candidate's episode seed, from the global np.random: the original's, one per candidate
+    or per antithetic pair; with --common_tracks 1, one for the whole generation (every candidate
+    runs the same tracks, new ones each generation)."""
+    if cfg.common_tracks:
+        return np.random.randint(np.int32(2**31 - 1), size=1).tolist() * population
+    seeds = np.random.randint(np.int32(2**31 - 1), size=population // 2 if cfg.antithetic else population).tolist()
+    return seeds + seeds if cfg.antithetic else seeds
+
+
 def run_generation(run, workers):
     """Sample, evaluate and tell one generation; record its history row. Returns its env steps."""
     cfg, es, state = run.cfg, run.es, run.state
     population = cfg.num_worker * cfg.num_worker_trial
     solutions = es.ask()
-    seeds = np.random.randint(np.int32(2**31 - 1), size=population // 2 if cfg.antithetic else population).tolist()
-    if cfg.antithetic:
-        seeds = seeds + seeds
-    reward_list, time_list = workers.evaluate(seeds, solutions, max_len=state["max_len"])
+    reward_list, time_list = workers.evaluate(generation_seeds(cfg, population), solutions, max_len=state["max_len"])
     es.tell(reward_list)
 
     t = state["t"] + 1

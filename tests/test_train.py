@@ -252,3 +252,19 @@ def test_z_hidden_trains_with_a_hidden_size_other_than_40(workdir, tmp_path):
     assert "183 parameters" in out
     best, _ = json.loads((tmp_path / (BASE + ".best.json")).read_text())
     assert len(best) == 183
+
+
+def test_common_tracks_give_every_candidate_the_generations_seed():
+    """Off: the original's seeds (one per antithetic pair, from np.random); on: one seed for the
+    whole generation, a new one the next generation."""
+    import config
+    from train import generation_seeds
+
+    original = config.preset(config.TrainConfig, "smoke")
+    np.random.seed(3)
+    half = np.random.randint(np.int32(2**31 - 1), size=4).tolist()
+    np.random.seed(3)
+    assert generation_seeds(original, 8) == half + half
+    common = config.preset(config.TrainConfig, "smoke", common_tracks=1)
+    first, second = generation_seeds(common, 8), generation_seeds(common, 8)
+    assert len(set(first)) == 1 and len(first) == 8 and len(set(second)) == 1 and first != second
