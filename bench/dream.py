@@ -14,7 +14,6 @@ M is a random full-size M (256 units) with reward and done heads whose done neve
 every dream runs its full length (the slowest case: dreams that end leave the batch).
 """
 import argparse
-import dataclasses
 import multiprocessing
 import sys
 import time
@@ -36,7 +35,7 @@ def agent_and_dream(K):
     set_torch_for_acting(K)
     torch.manual_seed(0)
     model = Model(load_model=False)
-    model.rnn = MDNRNN(dataclasses.replace(hps_sample, reward_done=1))
+    model.rnn = MDNRNN(hps_sample._replace(reward_done=1))
     with torch.no_grad():
         model.rnn.head_w[:, 0], model.rnn.head_b[0] = 0.0, -100.0  # never done
     rng = np.random.default_rng(0)

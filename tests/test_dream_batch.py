@@ -1,7 +1,6 @@
 """The batched dream (dream_env.CarRacingDreamBatch) and training in it (agent.dream_rollout):
 sampling at a temperature against the original's Doom formula, K batched dreams against K
 single dreams, the heads' reward and done, and a controller's return in the dream."""
-import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -39,7 +38,7 @@ def doom_sample(logmix, mean, logstd, temperature, np_random):
 
 def heads_rnn(seed=0, done_bias=None):
     torch.manual_seed(seed)
-    rnn = MDNRNN(dataclasses.replace(hps_sample, reward_done=1))
+    rnn = MDNRNN(hps_sample._replace(reward_done=1))
     if done_bias is not None:
         with torch.no_grad():
             rnn.head_w[:, 0] = 0.0
