@@ -38,9 +38,7 @@ def read_episode(path):
     what is wrong with it."""
     try:
         ep = load_episode(path, ("obs", "action"), optional=REWARD_KEYS)
-        obs, action = ep["obs"], ep["action"]
-        if action.shape != (len(obs), 3):
-            return UserError(f"{path}: action has shape {action.shape}, expected ({len(obs)}, 3) for its {len(obs)} frames")
+        obs, action = ep["obs"], ep["action"]  # load_episode checked action's shape against the frames
         return obs, action, rewards_of(path, ep, len(obs))
     except UserError as e:
         return e
