@@ -39,6 +39,12 @@ def write_bytes(path, data):
         raise
 
 
+def copy(source, path):
+    """Atomically replace `path` with the bytes of file `source`."""
+    with open(source, "rb") as f:
+        write_bytes(path, f.read())
+
+
 def save_npz(path, compressed=True, **arrays):
     """Atomic `np.savez[_compressed](path, **arrays)`; `path` is used exactly as given."""
     buf = io.BytesIO()

@@ -82,7 +82,7 @@ def pack(base, out, weights, max_generations=0):
     from train import load_checkpoint
 
     path = base + train_logs.CHECKPOINT_SUFFIX
-    header = _header(path)  # the settings, to rebuild the optimizer; load_checkpoint checks everything
+    header = train_checkpoint.read_header(path)  # the settings, to rebuild the optimizer; load_checkpoint checks the rest
     cfg, model_cfg, env_cfg, dream_cfg = configs(header["settings"])
     cfg.log_dir = os.path.dirname(base)
     if train_logs.log_base(cfg, env_cfg) != base:
@@ -95,31 +95,18 @@ def pack(base, out, weights, max_generations=0):
                           compact=True)
     for suffix in train_logs.LAYOUTS:
         if os.path.exists(base + suffix):
-            atomic.write_bytes(os.path.join(out, name + suffix), open(base + suffix, "rb").read())
+            atomic.copy(base + suffix, os.path.join(out, name + suffix))
     files = {}
     for key, source in weights.items():
         at = tracked_copy(source)
         files[key] = dict(sha256=sha256(source), **({"at": at} if at else {"packed": os.path.basename(source)}))
         if not at:
-            atomic.write_bytes(os.path.join(out, os.path.basename(source)), open(source, "rb").read())
+            atomic.copy(source, os.path.join(out, os.path.basename(source)))
     atomic.save_json(os.path.join(out, PACK_JSON), dict(format=FORMAT, version=VERSION, base=name, t=state["t"],
                                                         max_generations=max_generations, settings=header["settings"],
                                                         files=files), indent=1)
     size = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
     print(f"packed {base} after generation {state['t']} into {out}/ ({size / 1e6:.1f} MB)")
-
-
-def _header(path):
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            header = json_data.loads(z.read("header.json")[:train_checkpoint.HEADER_BYTES], path, "a checkpoint")
-    except (KeyError, zipfile.BadZipFile, OSError) as e:
-        raise UserError(f"{path}: not a checkpoint of train.py ({e})") from None
-    if not isinstance(header, dict) or not isinstance(header.get("settings"), dict):
-        raise UserError(f"{path}: not a checkpoint of train.py")
-    return header
 
 
 def unpack(folder, run_dir):
@@ -136,11 +123,11 @@ def unpack(folder, run_dir):
         if sha256(source) != entry.get("sha256"):
             raise UserError(f"{source}: its sha256 is not the packed run's {key} (checkout the commit the pack names)")
         weights[key] = "vae.json" if key == "vae_path" else "rnn.json"
-        atomic.write_bytes(os.path.join(run_dir, weights[key]), open(source, "rb").read())
+        atomic.copy(source, os.path.join(run_dir, weights[key]))
     log = os.path.join(run_dir, "log")
     for name in os.listdir(folder):
         if name.startswith(meta["base"] + "."):
-            atomic.write_bytes(os.path.join(log, name), open(os.path.join(folder, name), "rb").read())
+            atomic.copy(os.path.join(folder, name), os.path.join(log, name))
     cmd = command(meta["settings"], "log", weights)
     stop = meta.get("max_generations")
     stop = str(stop) if isinstance(stop, int) and not isinstance(stop, bool) and stop > 0 else "N"

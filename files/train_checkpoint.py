@@ -122,6 +122,19 @@ def _decompose(es):
     es.es.C, es.es.B, es.es.D = sm.C, sm.B, sm.D
 
 
+def read_header(path):
+    """header.json of the checkpoint at `path` (read within its bound; its settings are a table), or
+    a one-line UserError: what a tool needs to rebuild the run's configs before `load`."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            header = _json(z, path, "header.json", HEADER_BYTES)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UserError(f"{path}: not a checkpoint of {KIND} ({e})") from None
+    if not isinstance(header, dict) or not isinstance(header.get("settings"), dict):
+        raise UserError(f"{path}: not a checkpoint of {KIND}")
+    return header
+
+
 def _open(path, es):
     """The zip at `path` once its size and directory are within bounds, else a one-line UserError."""
     try:
