@@ -159,6 +159,18 @@ def sizes(es):
     return dict(n=es.num_params, p=es.popsize, e=getattr(es, "elite_popsize", 0))
 
 
+def dims(shape, s):
+    """A field's shape in numbers, its symbols replaced from `sizes` (k: at most the population)."""
+    return tuple(s.get(d, s["p"] if d == "k" else d) for d in shape)
+
+
+def max_bytes(es):
+    """{field path: the most bytes its array can take} for optimizer `es` (a file's bound)."""
+    s = sizes(es)
+    return {path: int(np.prod(dims(shape, s), dtype=np.int64)) * np.dtype(DTYPES[kind]).itemsize
+            for path, kind, shape, *_ in fields_of(es)}
+
+
 def _checked(field, value, s, where):
     """`value` as the Python value of `field` (a row of FIELDS), or a one-line UserError naming
     `where` and the field."""
@@ -168,7 +180,7 @@ def _checked(field, value, s, where):
     if not isinstance(value, np.ndarray) or value.dtype != np.dtype(DTYPES[kind]):
         raise bad(f"is {getattr(value, 'dtype', type(value).__name__)}, expected {np.dtype(DTYPES[kind])}")
     high = s["p"] if high == "p" else high
-    expected = tuple(s.get(d, d) for d in shape)
+    expected = dims(shape, s)
     if kind in "lL":  # up to the population's rows
         if value.ndim != len(shape) or value.shape[0] > s["p"] or value.shape[1:] != expected[1:]:
             raise bad(f"has shape {value.shape}, expected up to {s['p']} rows of shape {expected[1:]}")

@@ -210,14 +210,11 @@ def _state_bytes(es, t, evaluations):
 
 
 def _check_entry_sizes(z, path, es, t, evaluations):
-    s = es_state.sizes(es)
     n = es.num_params
     bound = {"header.json": HEADER_BYTES, "state.json": _state_bytes(es, t, evaluations),
              "np_random_keys.npy": 624 * 4 + NPY_HEADER_BYTES,
-             f"optimizer/{UPPER}.npy": n * (n + 1) // 2 * 8 + NPY_HEADER_BYTES}
-    for name, _, shape, *_ in es_state.fields_of(es):
-        dims = [s.get(d, s["p"] if d == "k" else d) for d in shape]
-        bound[f"optimizer/{name}.npy"] = int(np.prod(dims, dtype=np.int64)) * 8 + NPY_HEADER_BYTES
+             f"optimizer/{UPPER}.npy": n * (n + 1) // 2 * 8 + NPY_HEADER_BYTES,
+             **{f"optimizer/{path}.npy": size + NPY_HEADER_BYTES for path, size in es_state.max_bytes(es).items()}}
     for info in z.infolist():
         if info.file_size > bound[info.filename] or info.compress_size > bound[info.filename]:
             raise UserError(f"{path}: entry {info.filename} holds {info.file_size} bytes, more than the "
