@@ -59,8 +59,6 @@ TAG_FAILED = 7  # a worker's last words (a str mpi4py pickles between this job's
 # stops for any reason but the master's order
 ABORT_GRACE_SECONDS = 1.0  # between the master's last line and its MPI_Abort
 OPTIMIZERS = {"cma": CMAES, "ses": PEPG, "pepg": PEPG, "ga": SimpleGA, "openes": OpenES}
-STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
-              "best_reward_eval", "best_params_eval", "max_len", "env_steps")
 
 
 # --- packets ------------------------------------------------------------------------------------
@@ -324,7 +322,7 @@ class Run:
             saved, np_random = load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg)
             self.es = saved.pop("es")
             np.random.set_state(np_random)
-            self.state = {k: saved[k] for k in STATE_KEYS}
+            self.state = {k: saved[k] for k in train_checkpoint.STATE_KEYS}
             self.write_logs()
             print(f"resuming {self.base} after generation {self.state['t']}"
                   + (" (its evaluation first)" if self.state["pending_eval"] else ""), flush=True)

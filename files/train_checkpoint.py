@@ -3,7 +3,7 @@
 Format version 2 (version 1, before, held the optimizer as pickled bytes inside a torch file):
 an uncompressed zip of
   header.json            {"format", "version", "kind", "settings", "optimizer", "t", "evaluations", "compact"}
-  state.json             the run's record (train.py's STATE_KEYS) and numpy's RNG position
+  state.json             the run's record (STATE_KEYS) and numpy's RNG position
   np_random_keys.npy     numpy's global Mersenne Twister keys (uint32, 624)
   optimizer/<field>.npy  the optimizer's state as files/es_state.py lists it (compact: CMA's
                          covariance as es.sm.C_upper, its upper triangle, without es.sm.B and D)
@@ -27,6 +27,8 @@ from files.checkpoint import compare_settings
 from plumbing.cli import UserError
 
 FORMAT, VERSION, KIND = "train.py checkpoint", 2, "train.py"
+STATE_KEYS = ("t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
+              "best_reward_eval", "best_params_eval", "max_len", "env_steps")  # state.json: train.py's run record
 HEADER_BYTES = 1 << 16  # header.json: the settings and a few numbers
 MAX_GENERATIONS = 100_000  # 50 times the original's longest run; bounds the history a header may claim
 ROW_BYTES = 512  # JSON of one generation's history rows (.hist.json's and .hist_best.json's)
@@ -266,10 +268,8 @@ def _check_record(record, path, t, evaluations, n):
     def params(v):
         return isinstance(v, list) and len(v) == n and all(_number(x) for x in v)
 
-    keys = {"t", "pending_eval", "elapsed", "history", "history_best", "eval_log", "current_param",
-            "best_reward_eval", "best_params_eval", "max_len", "env_steps"}
-    if not isinstance(record, dict) or set(record) != keys:
-        raise bad(f"keys are not train.py's ({', '.join(sorted(keys))})")
+    if not isinstance(record, dict) or set(record) != set(STATE_KEYS):
+        raise bad(f"keys are not train.py's ({', '.join(sorted(STATE_KEYS))})")
     if record["t"] != t or not isinstance(record["pending_eval"], bool):
         raise bad("t or pending_eval disagree with the header")
     for key in ("elapsed", "max_len"):
