@@ -415,18 +415,19 @@ PRESETS = {
     },
     # Every preset runs the original's CMA step-size rule (csa): the study's row g measured it against
     # the tpa that the runs before row g used, at the small preset (README, the study).
-    # The longer budget (README, "The trained agent"): at most 15 hours on the same 2 cores, two
-    # rounds (the study's row c: a second round on agent-driven data beat twice the CMA-ES budget).
-    # Round 1 is the small preset's run. Round 2: 100 new episodes, 40 driven by round 1's agent;
-    # V continues one epoch from round 1's; M and C start fresh; CMA-ES with the original's
-    # generation (64 candidates x 16 episodes) for 40 generations, the mean evaluated (1024
-    # episodes, exact renderer) every 10.
+    # The longer budget (README, "The trained agent"): two rounds on the same 2 cores (the study's
+    # row c: a second round on agent-driven data beat twice the CMA-ES budget). Round 1 is the
+    # small preset's run. Round 2: 100 new episodes, 40 driven by round 1's agent; V continues one
+    # epoch from round 1's, M starts fresh, C continues from round 1's mean (row c2); CMA-ES with
+    # 64 candidates x 1 episode (issue 29's row p: +636 over 16 x 4 at the same episodes; the
+    # original's generation is 64 x 16) for 640 generations, the episodes of 40 of the original's
+    # generations (40,960), the mean evaluated (64 episodes, exact renderer) every 10.
     "medium": {
         **SMALL_V_AND_M,
-        PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="v"),
+        PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="vc"),
         VAEConfig: dict(num_epoch=1, log_every=50),
         ModelConfig: dict(envs_per_worker=16),
-        TrainConfig: dict(num_episode=16, eval_steps=10, num_worker=2, num_worker_trial=32, max_generations=40,
+        TrainConfig: dict(num_episode=1, eval_steps=10, num_worker=2, num_worker_trial=32, max_generations=640,
                           train_renderer="approx"),
     },
 }

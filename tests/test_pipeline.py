@@ -203,7 +203,12 @@ def test_the_medium_preset_is_a_small_run_then_a_round_at_its_own_settings(tmp_p
     round2 = pipeline.Pipeline(str(tmp_path), "medium", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None)
     small = pipeline.Pipeline(str(tmp_path), "small", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None)
     assert small.options("vae_train")["num_epoch"] == 5 and round2.options("vae_train")["num_epoch"] == 1
-    assert (round2.options("train")["num_worker_trial"], round2.options("train")["num_episode"]) == (32, 16)
+    assert (round2.options("train")["num_worker_trial"], round2.options("train")["num_episode"]) == (32, 1)
+    last_agent = {"v": "vae/vae.json", "m": "rnn/rnn.json", "c": "log/x.best.json"}
+    empty = pipeline.split_stage_args([])
+    args = pipeline.round_args(medium, 2, "..", last_agent, {"extract": 0}, empty, empty)
+    assert "--init_from" in args["vae_train"] and "--init_from" not in args["rnn_train"]  # V continues, M is fresh
+    assert args["train"][args["train"].index("--init_from") + 1] == "../log/x.best.json"  # C from round 1's mean
     proc = subprocess.run([sys.executable, str(REPO / "pipeline.py"), "--config", "smoke", "--rounds", "2",
                            "--first_round_config", "huge", "--run_dir", str(tmp_path / "r")],
                           capture_output=True, text=True, timeout=60)
