@@ -33,6 +33,20 @@ def tf_models():
     return TF_MODELS
 
 
+def write_random_agent(folder, vae="vae/vae.json", rnn="rnn/rnn.json"):
+    """Random V and M (the original's sizes, torch seed 0) as TF JSON files at folder/vae and
+    folder/rnn: what train.py, model.py and the packs read when any weights will do."""
+    import torch
+
+    from rnn.rnn import MDNRNN, hps_sample
+    from vae.vae import ConvVAE
+
+    torch.manual_seed(0)
+    ConvVAE().save_json(str(folder / vae))
+    MDNRNN(hps_sample).save_json(str(folder / rnn))
+    return folder
+
+
 def run_script(script, *args, cwd=None, mpi=0, timeout=300, check=True):
     """Run a stage script of the repository (under `mpiexec -n mpi` when mpi > 0)."""
     cmd = [sys.executable, str(REPO / script), *map(str, args)]

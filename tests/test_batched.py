@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import run_script, write_random_agent
 
 from agent import controller
 from agent.rollout import simulate_batch
@@ -202,14 +202,7 @@ def test_z_noise_is_per_episode_and_global_rng_untouched(model, envs):
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """Random vae/vae.json and rnn/rnn.json, as train.py and model.py expect."""
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
-    d = tmp_path_factory.mktemp("batched")
-    torch.manual_seed(0)
-    ConvVAE().save_json(str(d / "vae" / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(d / "rnn" / "rnn.json"))
-    return d
+    return write_random_agent(tmp_path_factory.mktemp("batched"))
 
 
 def test_train_logs_do_not_depend_on_k(workdir):

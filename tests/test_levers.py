@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import run_script, write_random_agent
 
 from agent.rollout import simulate_batch
 from config import EnvConfig, ModelConfig, TrainConfig, preset
@@ -98,14 +98,10 @@ def test_training_renders_with_train_renderer_and_evaluations_with_renderer():
 
 
 def test_small_preset_validates_and_trains_at_tiny_scale(tmp_path):
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
     t = preset(TrainConfig, "small")
     assert (t.train_renderer, t.no_reward_steps) == ("approx", 0)
     assert (TrainConfig().train_renderer, TrainConfig().no_reward_steps) == ("", 0)  # off at paper scale
-    ConvVAE().save_json(str(tmp_path / "vae" / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(tmp_path / "rnn" / "rnn.json"))
+    write_random_agent(tmp_path)
     run_script("train.py", "--config", "small", "--max_episode_length", "30", "--max_generations", "1",
                "--eval_steps", "1", "--num_worker_trial", "2", "--num_episode", "2", "--no_reward_steps", "5",
                cwd=tmp_path, mpi=3)

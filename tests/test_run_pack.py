@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO, run_script
+from conftest import REPO, run_script, write_random_agent
 
 TINY = ["--config", "smoke", "--max_episode_length", "15"]  # cma, 2 workers x 2 trials, 867 parameters
 BASE = "carracing.cma.1.4"
@@ -14,12 +14,7 @@ BASE = "carracing.cma.1.4"
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
-    d = tmp_path_factory.mktemp("pack")
-    ConvVAE().save_json(str(d / "run" / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(d / "run" / "rnn.json"))
+    d = write_random_agent(tmp_path_factory.mktemp("pack"), "run/vae.json", "run/rnn.json")
     weights = ["--vae_path", "vae.json", "--rnn_path", "rnn.json"]
     run_script("train.py", *TINY, *weights, "--max_generations", "2", "--log_dir", "log", cwd=d / "run", mpi=3)
     out = run_script("files/run_pack.py", "pack", "log/" + BASE, d / "pack", *weights, "--max_generations", "3",

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import MPIEXEC, REPO, run_script
+from conftest import MPIEXEC, REPO, run_script, write_random_agent
 
 from files.train_logs import LAYOUTS
 from train import decode_result_packet, decode_solution_packet, encode_result_packet, encode_solution_packets
@@ -23,13 +23,7 @@ BASE = "carracing.cma.1.4"
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A folder with random vae/vae.json and rnn/rnn.json, as train.py and model.py expect."""
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
-    d = tmp_path_factory.mktemp("train")
-    ConvVAE().save_json(str(d / "vae" / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(d / "rnn" / "rnn.json"))
-    return d
+    return write_random_agent(tmp_path_factory.mktemp("train"))
 
 
 @pytest.fixture(scope="module")

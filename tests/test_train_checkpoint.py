@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import run_script
+from conftest import run_script, write_random_agent
 
 from files import train_checkpoint
 from plumbing.cli import UserError
@@ -23,12 +23,7 @@ BASE = "carracing.cma.1.4"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A folder with random V and M and a 1-generation run's logs and checkpoint."""
-    from rnn.rnn import MDNRNN, hps_sample
-    from vae.vae import ConvVAE
-
-    d = tmp_path_factory.mktemp("ckpt")
-    ConvVAE().save_json(str(d / "vae" / "vae.json"))
-    MDNRNN(hps_sample).save_json(str(d / "rnn" / "rnn.json"))
+    d = write_random_agent(tmp_path_factory.mktemp("ckpt"))
     run_script("train.py", *TINY, "--max_generations", "1", "--log_dir", "log", cwd=d, mpi=3)
     return d
 
