@@ -192,7 +192,8 @@ class RNNTrainConfig:
                           "processes share the cores", min=0)
     init_from: str = arg("", "start from these weights (an rnn.json in the original's format, e.g. the last round's "
                              "M) instead of a fresh initialisation (empty = fresh, as the original); Adam and the "
-                             "learning-rate schedule start fresh either way", before="")
+                             "learning-rate schedule start fresh either way; with --reward_done 1 an M without "
+                             "the heads (the original's) loads and the heads start fresh", before="")
     seed: int = arg(0, "seed for initialisation, batch sampling and the z noise", min=0)
     log_every: int = arg(20, "print the cost and log the sequences per second every this-many steps", min=1)
     checkpoint_every: int = arg(100, "write the resumable checkpoint <model_save_path>/rnn_ckpt.pt every this-many steps",

@@ -113,8 +113,9 @@ def build(hps, cfg, device, gen, settings):
     """(rnn, optimizer, first step): fresh (torch's global RNG seeded before), from --init_from, or
     as the checkpoint left them with --resume (which also restores `gen`)."""
     rnn = MDNRNN(hps).to(device)
-    if cfg.init_from:
-        rnn.load_json(cfg.init_from)
+    if cfg.init_from and not rnn.load_json(cfg.init_from, fresh_heads=True):
+        print(f"{cfg.init_from}: an M without reward and done heads; the heads start fresh (--seed {cfg.seed})",
+              flush=True)
     optimizer = torch.optim.Adam(rnn.parameters(), lr=hps.learning_rate, betas=ADAM_BETAS, eps=ADAM_EPSILON)
     start = 0
     if cfg.resume:

@@ -254,9 +254,19 @@ class MDNRNN(nn.Module):
         rnn._set_tf_arrays(tfjson.scaled(jsonfile, arrays, rnn.tf_shapes()))
         return rnn
 
-    def load_json(self, jsonfile="rnn.json"):
-        """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json)."""
-        self._set_tf_arrays(tfjson.load(jsonfile, self.tf_shapes()))
+    def load_json(self, jsonfile="rnn.json", fresh_heads=False):
+        """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json). With
+        `fresh_heads` (rnn_train.py --init_from), an M with reward and done heads also takes a file
+        without them (the original's M): its arrays load, the heads keep their initialisation.
+        Returns whether the heads came from the file (True for an M without heads)."""
+        shapes = self.tf_shapes()
+        if fresh_heads and getattr(self.hps, "reward_done", 0):
+            arrays = tfjson.read_arrays(jsonfile)
+            if len(arrays) == len(shapes) - 2:  # the head's two arrays come last (module docstring)
+                self._set_tf_arrays(tfjson.scaled(jsonfile, arrays, shapes[:-2]))
+                return False
+        self._set_tf_arrays(tfjson.load(jsonfile, shapes))
+        return True
 
     def tf_shapes(self):
         """The TF shapes of the weights, in the order of rnn.json (as ConvVAE.tf_shapes)."""

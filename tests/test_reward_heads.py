@@ -102,3 +102,29 @@ def test_without_the_option_a_series_with_rewards_trains_the_originals_m(tmp_pat
                    "--model_save_path", name, cwd=tmp_path)
     assert (tmp_path / "plain/rnn.json").read_bytes() == (tmp_path / "rewards/rnn.json").read_bytes()
     assert len(tfjson.read_arrays(tmp_path / "plain/rnn.json")) == 4
+
+
+def test_init_from_an_m_without_heads_keeps_its_weights_and_starts_the_heads_fresh(tmp_path):
+    """rnn_train.py --reward_done 1 --init_from the original's M (no head arrays): M's arrays load,
+    the heads start from the initialisation at --seed (it refused the file before)."""
+    make_series(tmp_path / "plain.npz")
+    make_rewards(tmp_path / "series.npz")
+    run_script("rnn_train.py", *TINY, "--num_steps", "3", "--series_path", "plain.npz", "--model_save_path", "plain",
+               cwd=tmp_path)
+    proc = run_script("rnn_train.py", *TINY, "--num_steps", "0", "--series_path", "series.npz", "--reward_done", "1",
+                      "--init_from", "plain/rnn.json", "--model_save_path", "heads", cwd=tmp_path)
+    assert "the heads start fresh" in proc.stdout
+    plain, heads = (tfjson.read_arrays(tmp_path / f"{name}/rnn.json") for name in ("plain", "heads"))
+    assert len(plain) == 4 and len(heads) == 6
+    for a, b in zip(plain, heads):
+        np.testing.assert_array_equal(a, b)
+    torch.manual_seed(0)
+    fresh = MDNRNN(tiny_hps(reward_done=1))  # the heads of the initialisation at --seed 0
+    np.testing.assert_array_equal(heads[4], tfjson.quantize([fresh.head_w.detach().numpy()])[0])
+    # a file with heads still loads whole, and a file of another size is still refused
+    run_script("rnn_train.py", *TINY, "--num_steps", "0", "--series_path", "series.npz", "--reward_done", "1",
+               "--init_from", "heads/rnn.json", "--model_save_path", "again", cwd=tmp_path)
+    assert tfjson.read_arrays(tmp_path / "again/rnn.json")[4].tolist() == heads[4].tolist()
+    proc = run_script("rnn_train.py", *TINY[:1], "8", *TINY[2:], "--num_steps", "0", "--series_path", "series.npz",
+                      "--reward_done", "1", "--init_from", "plain/rnn.json", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "plain/rnn.json: array" in proc.stderr
