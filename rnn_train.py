@@ -10,7 +10,9 @@ With --reward_done 1 (off by default) M also learns each step's reward and done 
 series.npz's `reward` and `done` (extract.py --record_rewards, carried by series.py): the
 heads at step t predict the reward and done of (z_t, a_t), and the cost is z cost + done cost
 + reward cost (rnn/rnn.py, reward_done_loss), each logged as losses/z_cost, losses/done_cost
-and losses/reward_cost.
+and losses/reward_cost. The reward cost counts an episode's steps up to its first done only
+(the recording runs on past the env's end, repeating the end's reward: -100 a step off the
+playfield, which the real env pays once).
 
     python rnn_train.py                      # the paper's run (4000 steps x 100 sequences of 999)
     python rnn_train.py --config smoke
@@ -32,7 +34,7 @@ from files import atomic, checkpoint, npz_data, tfjson
 from plumbing import cli
 from plumbing.cli import UserError
 from plumbing.torch_setup import set_torch_for_training
-from rnn.rnn import MDNRNN, mdn_loss, reward_done_loss
+from rnn.rnn import MDNRNN, episode_steps, mdn_loss, reward_done_loss
 
 SERIES_KEYS = ("action", "mu", "logvar")
 SERIES_DTYPES = (np.float16, np.float32, np.float64)
@@ -90,7 +92,7 @@ def random_batch(gen, action, mu, logvar, hps, device, reward=None, done=None):
     if reward is None:
         return torch.cat([z[:, :-1], a], 2), z[:, 1:]
     step_reward, step_done = (x[indices, :frames - 1].to(device).float() for x in (reward, done))
-    return torch.cat([z[:, :-1], a], 2), z[:, 1:], step_reward, step_done
+    return torch.cat([z[:, :-1], a], 2), z[:, 1:], step_reward, step_done, episode_steps(step_done)
 
 
 def run_settings(hps, cfg):
@@ -132,8 +134,8 @@ def train_step(rnn, optimizer, batch, lr, step, hps):
     logmix, mean, logstd, _, *heads = rnn(inputs, heads=bool(step_reward_done))
     parts = (mdn_loss(logmix, mean, logstd, targets),)
     if step_reward_done:
-        (done_logit, reward_pred), (step_reward, step_done) = heads, step_reward_done
-        parts += reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor)
+        (done_logit, reward_pred), (step_reward, step_done, reward_mask) = heads, step_reward_done
+        parts += reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor, reward_mask)
     cost = sum(parts)
     optimizer.zero_grad(set_to_none=True)
     cost.backward()

@@ -324,14 +324,27 @@ def mdn_loss(logmix, mean, logstd, y):
     return -torch.logsumexp(v, -1).mean()
 
 
-def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor):
+def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor, reward_mask=None):
     """(done cost, reward cost) of the heads against the recorded done (0/1) and reward. Done: the
     original's Doom M's restart cost, mean over (b, t) of (1 + done * (restart_factor - 1)) *
-    sigmoid_cross_entropy(done, logit); reward: mean squared error."""
+    sigmoid_cross_entropy(done, logit); reward: mean squared error, over the steps where
+    `reward_mask` (0/1, the shape of reward) is 1 when given (`episode_steps`: the real episode's)."""
     done = done.to(done_logit.dtype)
     weight = 1.0 + done * (restart_factor - 1.0)
     done_cost = (weight * F.binary_cross_entropy_with_logits(done_logit, done, reduction="none")).mean()
-    return done_cost, ((reward_pred - reward) ** 2).mean()
+    squared = (reward_pred - reward) ** 2
+    if reward_mask is None:
+        return done_cost, squared.mean()
+    reward_mask = reward_mask.to(squared.dtype)
+    return done_cost, (squared * reward_mask).sum() / reward_mask.sum().clamp(min=1.0)
+
+
+def episode_steps(done):
+    """1 where a step (B, T) is part of the real episode: up to and including its first done. The
+    recorded episodes run on past the env's end (full_episode), and the steps after it repeat the
+    end's reward (off the playfield: -100 every step), which the real env pays once."""
+    done = done.to(torch.int64)
+    return (torch.cumsum(done, -1) - done) == 0
 
 
 # --- the original's step API (numpy in, numpy out; batch 1) ----------------------------------------

@@ -7,7 +7,7 @@ from conftest import run_script
 from test_rnn_train import TINY, make_series, tiny_hps
 
 from files import tfjson
-from rnn.rnn import MDNRNN, dream_step, hps_of, mdn_step, reward_done_loss, rnn_init_state
+from rnn.rnn import MDNRNN, dream_step, episode_steps, hps_of, mdn_step, reward_done_loss, rnn_init_state
 
 torch.set_num_threads(1)
 
@@ -128,3 +128,24 @@ def test_init_from_an_m_without_heads_keeps_its_weights_and_starts_the_heads_fre
     proc = run_script("rnn_train.py", *TINY[:1], "8", *TINY[2:], "--num_steps", "0", "--series_path", "series.npz",
                       "--reward_done", "1", "--init_from", "plain/rnn.json", cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "plain/rnn.json: array" in proc.stderr
+
+
+def test_the_reward_after_an_episodes_first_done_is_not_learnt(tmp_path):
+    """The recording runs on past the env's end and repeats the end's reward (-100 a step off the
+    playfield): rnn_train.py learns the reward up to each episode's first done only, so what
+    follows it does not change M; the done labels are all learnt."""
+    done = torch.tensor([[0, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0]], dtype=torch.bool)
+    assert episode_steps(done).tolist() == [[True, True, True, False, False, False], [True] * 6]
+    _, r = reward_done_loss(torch.zeros(2, 6), torch.zeros(2, 6), done, torch.full((2, 6), 2.0), 10.0,
+                            episode_steps(done))
+    assert r.item() == 4.0
+    action, mu, logvar, reward, done = make_rewards(tmp_path / "series.npz")
+    done[:, 10:] = False
+    done[:3, 10:] = True  # three episodes end at step 10 and run on
+    for name, after in (("a", -100.0), ("b", 0.0)):
+        r = reward.copy()
+        r[:3, 11:] = after
+        np.savez_compressed(tmp_path / f"{name}.npz", action=action, mu=mu, logvar=logvar, reward=r, done=done)
+        run_script("rnn_train.py", *TINY, "--num_steps", "3", "--series_path", f"{name}.npz", "--reward_done", "1",
+                   "--model_save_path", name, cwd=tmp_path)
+    assert (tmp_path / "a/rnn.json").read_bytes() == (tmp_path / "b/rnn.json").read_bytes()
