@@ -322,6 +322,10 @@ class DreamConfig:
     train_temperature: float = arg(1.25, "train.py --env_name carracing_dream: the temperature of the training "
                                           "dreams (the original's Doom TEMPERATURE, 1.25 in its code, 1.15 in the "
                                           "paper)", min=0.01)
+    train_dropout_prob: float = arg(1.0, "train.py --env_name carracing_dream: keep probability of a dropout on M's "
+                                         "cell candidates at every training-dream step (the original's recurrent "
+                                         "dropout, as DropoutsDreamLand dreams; masks from each dream's own "
+                                         "generator); 1.0 = none, the original's Doom dream", min=0.01, before=1.0)
 
 
 @dataclass

@@ -36,6 +36,12 @@ next z at the temperature from its dream's generator (rnn.sample_z_batch: the dr
 formula of `sample_z`, the original's), and returns the heads' reward and done (logit > 0, or the
 frame count past max_frames). Dream k of a batch is the dream a batch of one with seeds[k] gives
 (up to the float rounding of a batched matrix product).
+
+`dropout_prob` < 1 (DreamConfig.train_dropout_prob, ours, off by default: the original's Doom dream
+has none): every dream step drops M's cell candidates (the original's recurrent dropout, at this
+keep probability, scaled by 1 / keep), each dream's mask drawn from its own generator before its z
+sample, as DropoutsDreamLand dreams with the dropout its M trained with (peers.md section 7): a
+dream then never follows one fixed M that a controller could learn to exploit.
 """
 import numpy as np
 import torch
@@ -141,13 +147,17 @@ class CarRacingDream:
 class CarRacingDreamBatch:
     """K dreams of M (an MDNRNN with reward and done heads) in one LSTM batch (module docstring)."""
 
-    def __init__(self, rnn, initial_z, temperature=DreamConfig.train_temperature, max_frames=DreamConfig.max_frames):
+    def __init__(self, rnn, initial_z, temperature=DreamConfig.train_temperature, max_frames=DreamConfig.max_frames,
+                 dropout_prob=DreamConfig.train_dropout_prob):
         if not getattr(rnn.hps, "reward_done", 0):
             raise UserError("M has no reward and done heads to dream with (train it with rnn_train.py --reward_done 1 "
                             "on episodes recorded with extract.py --record_rewards 1)")
         if not temperature > 0:
             raise UserError(f"temperature {temperature}: must be > 0 (the sampling divides by it)")
+        if not 0 < dropout_prob <= 1:
+            raise UserError(f"dropout keep probability {dropout_prob}: must be in (0, 1] (1 = no dropout)")
         self.rnn, self.initial_z, self.temperature, self.max_frames = rnn, initial_z, temperature, max_frames
+        self.dropout_prob = dropout_prob
         self.rngs, self.z, self.state, self.frame_count = [], None, None, 0
 
     def reset(self, seeds):
@@ -167,11 +177,20 @@ class CarRacingDreamBatch:
         """Advance the K dreams with `actions` (K, 3): (z (K, z_size), reward (K,), done (K,) bool)."""
         self.frame_count += 1
         x = torch.from_numpy(np.concatenate([self.z, actions], 1).astype(np.float32))
-        out, self.state = self.rnn.step(x, self.state)
+        out, self.state = self.rnn.step(x, self.state, self._dropout_mask())
         logmix, mean, logstd = (t.numpy() for t in self.rnn.mdn(out))
         done_logit, reward = (t.numpy() for t in self.rnn.heads(out))
         self.z = sample_z_batch(logmix, mean, logstd, self.temperature, self.rngs)
         return self.z, reward.astype(np.float64), (done_logit > 0) | (self.frame_count > self.max_frames)
+
+    def _dropout_mask(self):
+        """Each dream's recurrent dropout mask for this step, (K, rnn_size) of 0 or 1 / keep, drawn
+        from its own generator before its z sample; None without dropout."""
+        if self.dropout_prob == 1:
+            return None
+        n = self.rnn.hps.rnn_size
+        mask = np.array([rng.rand(n) < self.dropout_prob for rng in self.rngs], dtype=np.float32)
+        return torch.from_numpy(mask / np.float32(self.dropout_prob))
 
     def keep(self, rows):
         """Go on with the dreams `rows` (indices, in order) only, e.g. those not done."""

@@ -111,7 +111,8 @@ def training_dream(model, env_cfg, dream_cfg):
     from files.tfjson import load_initial_z
 
     initial_z = load_initial_z(dream_cfg.initial_z_path, model.rnn.hps.output_seq_width)
-    return CarRacingDreamBatch(model.rnn, initial_z, dream_cfg.train_temperature, dream_cfg.max_frames)
+    return CarRacingDreamBatch(model.rnn, initial_z, dream_cfg.train_temperature, dream_cfg.max_frames,
+                               dream_cfg.train_dropout_prob)
 
 
 def evaluate_packet(cfg, model, envs, jobs, dream=None):
@@ -252,7 +253,8 @@ def run_settings(cfg, model_cfg, env_cfg, dream_cfg=None):
     dream = {}
     if env_cfg.env_name == "carracing_dream":
         dream_cfg = dream_cfg or DreamConfig()
-        dream = {"dream.train_temperature": dream_cfg.train_temperature, "dream.max_frames": dream_cfg.max_frames}
+        dream = {"dream.train_temperature": dream_cfg.train_temperature, "dream.max_frames": dream_cfg.max_frames,
+                 "dream.train_dropout_prob": dream_cfg.train_dropout_prob}
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"},  # same frames either way
             **dream}
@@ -272,6 +274,9 @@ def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
     if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
         raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
                         "least 3 (raise --num_worker_trial)")
+    if dream_cfg is not None and not dream_cfg.train_dropout_prob <= 1:
+        raise UserError(f"--train_dropout_prob {dream_cfg.train_dropout_prob}: a keep probability, at most 1 "
+                        "(1 = no dropout)")
     model_cfg.check_weight_files()
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
@@ -298,11 +303,17 @@ def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
         init_params(cfg, model_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
 
 
+def before_settings():
+    """What a checkpoint that lacks a later-added setting of run_settings ran with."""
+    return {**config.before_options(TrainConfig),
+            **{f"dream.{k}": v for k, v in config.before_options(DreamConfig).items()}}
+
+
 def load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg=None):
     """(state, numpy RNG state) of the run's checkpoint, its optimizer (state["es"]) built from the
     run's settings and filled with the checked fields of the file; one line on any problem."""
     return train_checkpoint.load(train_logs.log_base(cfg, env_cfg) + train_logs.CHECKPOINT_SUFFIX,
-                                 run_settings(cfg, model_cfg, env_cfg, dream_cfg), config.before_options(TrainConfig),
+                                 run_settings(cfg, model_cfg, env_cfg, dream_cfg), before_settings(),
                                  lambda: make_es(cfg, num_params), cfg.eval_steps)
 
 

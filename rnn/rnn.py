@@ -163,8 +163,10 @@ class MDNRNN(nn.Module):
         (neither is_training nor .eval() turns it off; hps_sample clears only the recurrent one)."""
         return F.dropout(x, p=1.0 - keep_prob) if use else x
 
-    def _cell(self, x, state):
-        """One step of LayerNormBasicLSTMCell on the cell's input x (B, 35); TF's math verbatim."""
+    def _cell(self, x, state, recurrent_mask=None):
+        """One step of LayerNormBasicLSTMCell on the cell's input x (B, 35); TF's math verbatim.
+        `recurrent_mask` (B, rnn_size), ours: a given recurrent dropout mask (0 or 1 / keep) in
+        place of the hps flag's own draw (the dream's seeded dropout, dream_env.CarRacingDreamBatch)."""
         hps = self.hps
         c, h = state
         concat = torch.cat([x, h], 1) @ self.kernel
@@ -173,19 +175,22 @@ class MDNRNN(nn.Module):
         i, j, f, o = concat.chunk(4, 1)
         if hps.use_layer_norm:
             i, j, f, o = (self._layer_norm(g, k) for k, g in enumerate((i, j, f, o)))
-        g = self._dropout(torch.tanh(j), hps.use_recurrent_dropout, hps.recurrent_dropout_prob)
+        if recurrent_mask is None:
+            g = self._dropout(torch.tanh(j), hps.use_recurrent_dropout, hps.recurrent_dropout_prob)
+        else:
+            g = torch.tanh(j) * recurrent_mask
         new_c = c * torch.sigmoid(f + FORGET_BIAS) + torch.sigmoid(i) * g
         if hps.use_layer_norm:
             new_c = self._layer_norm(new_c, 4)
         new_h = torch.tanh(new_c) * torch.sigmoid(o)
         return LSTMStateTuple(new_c, new_h)
 
-    def step(self, x, state):
+    def step(self, x, state, recurrent_mask=None):
         """Batched single step for acting: x (B, 35) = [z, action], state = LSTMStateTuple of
         (B, rnn_size) tensors. Returns (output (B, rnn_size), next_state); output is h after
-        the output dropout (if enabled), the input of `mdn`."""
+        the output dropout (if enabled), the input of `mdn`. `recurrent_mask`: see `_cell`."""
         x = self._dropout(x, self.hps.use_input_dropout, self.hps.input_dropout_prob)
-        state = self._cell(x, state)
+        state = self._cell(x, state, recurrent_mask)
         return self._dropout(state.h, self.hps.use_output_dropout, self.hps.output_dropout_prob), state
 
     def _fused(self, x, state):

@@ -81,6 +81,55 @@ def test_a_batch_of_k_dreams_is_k_single_dreams():
             assert done == steps[t][2][k]
 
 
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_dream_dropout_is_the_recurrent_dropout_with_each_dreams_generator():
+    """train_dropout_prob < 1: two steps of each dream against numpy with TF's cell (HWIO kernel on
+    [x, h], gates i, j, f, o, forget bias +1), the candidate tanh(j) times a mask rand(256) < keep
+    scaled by 1 / keep, drawn from the dream's generator after its reset and before its z sample."""
+    keep, rnn, entries, seeds = 0.8, heads_rnn(), initial_z(), [3, 11]
+    kernel, bias = rnn.kernel.detach().numpy().astype(np.float64), rnn.bias.detach().numpy().astype(np.float64)
+    w, b = rnn.output_w.detach().numpy().astype(np.float64), rnn.output_b.detach().numpy().astype(np.float64)
+    actions = np.random.default_rng(2).uniform([-1, 0, 0], [1, 1, 1], (2, len(seeds), 3))
+    dream = CarRacingDreamBatch(rnn, entries, temperature=1.15, dropout_prob=keep)
+    z0 = dream.reset(seeds)
+    got = [dream.step(a)[0] for a in actions]
+    for k, seed in enumerate(seeds):
+        rng = np.random.RandomState(seed)
+        mu, logvar = entries[rng.randint(0, len(entries))]
+        z = mu + np.exp(logvar / 2.0) * rng.randn(Z)
+        np.testing.assert_array_equal(z, z0[k])
+        c, h = np.zeros(256), np.zeros(256)
+        for t in range(2):
+            i, j, f, o = np.split(np.concatenate([z, actions[t, k], h]) @ kernel + bias, 4)
+            mask = (rng.rand(256) < keep) / keep
+            c = c * sigmoid(f + 1.0) + sigmoid(i) * np.tanh(j) * mask
+            h = np.tanh(c) * sigmoid(o)
+            logmix, mean, logstd = np.split((h @ w + b).reshape(Z, 15), 3, axis=1)
+            logmix = logmix - np.log(np.exp(logmix).sum(1, keepdims=True))
+            z = doom_sample(logmix, mean, logstd, 1.15, rng)
+            np.testing.assert_allclose(got[t][k], z, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dream.state.h[k].numpy(), h, rtol=1e-4, atol=1e-5)
+
+
+def test_a_batch_of_dropout_dreams_is_k_batches_of_one():
+    rnn, entries, seeds = heads_rnn(), initial_z(), [5, 6, 7]
+    actions = np.random.default_rng(4).uniform([-1, 0, 0], [1, 1, 1], (20, len(seeds), 3))
+    batch = CarRacingDreamBatch(rnn, entries, dropout_prob=0.9)
+    batch.reset(seeds)
+    zs = np.array([batch.step(a)[0] for a in actions])
+    for k, seed in enumerate(seeds):
+        one = CarRacingDreamBatch(rnn, entries, dropout_prob=0.9)
+        one.reset([seed])
+        np.testing.assert_allclose(np.array([one.step(a[k:k + 1])[0][0] for a in actions]), zs[:, k], rtol=1e-4,
+                                   atol=1e-4)
+    plain = CarRacingDreamBatch(rnn, entries)
+    plain.reset(seeds)
+    assert not np.allclose(np.array([plain.step(a)[0] for a in actions]), zs)  # the dropout changed the dreams
+
+
 def test_done_comes_from_the_head_or_the_frame_cap():
     for bias, first_done in ((5.0, 1), (-5.0, 4)):
         dream = CarRacingDreamBatch(heads_rnn(done_bias=bias), initial_z(), max_frames=3)
@@ -177,6 +226,12 @@ def test_train_py_trains_in_the_dream_and_evaluates_on_the_real_track(dream_work
     assert abs(best[1]) < 1000  # the evaluation of the mean: real CarRacing, 20 steps
     proc = run_script("train.py", *args, "--train_temperature", "1.0", "--resume", cwd=dream_workdir, check=False)
     assert proc.returncode == 2 and "dream.train_temperature 1.25 there, 1.0 now" in proc.stderr  # a dream run's own
+    proc = run_script("train.py", *args, "--train_dropout_prob", "0.9", "--resume", cwd=dream_workdir, check=False)
+    assert proc.returncode == 2 and "dream.train_dropout_prob 1.0 there, 0.9 now" in proc.stderr
+    proc = run_script("train.py", *args, "--train_dropout_prob", "1.5", "--log_dir", "keep", cwd=dream_workdir,
+                      check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+        "--train_dropout_prob 1.5: a keep probability, at most 1 (1 = no dropout)")
 
     proc = run_script("train.py", *args, "--rnn_path", "plain.json", "--log_dir", "plain", cwd=dream_workdir, mpi=3,
                       check=False, timeout=120)
