@@ -263,7 +263,7 @@ class MDNRNN(nn.Module):
         """Load the original's quantized weight JSON (e.g. its trained rnn/rnn.json). With
         `fresh_heads` (rnn_train.py --init_from), an M with reward and done heads also takes a file
         without them (the original's M): its arrays load, the heads keep their initialisation.
-        Returns whether the heads came from the file (True for an M without heads)."""
+        Returns False when the heads kept their initialisation (that case), True otherwise."""
         shapes = self.tf_shapes()
         if fresh_heads and getattr(self.hps, "reward_done", 0):
             arrays = tfjson.read_arrays(jsonfile)
