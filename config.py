@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from plumbing.cli import UserError
 
 
-def arg(default, help, *flags, choices=None, min=None, before=dataclasses.MISSING):
-    """A config field: `help` is its one-line meaning; `flags` are extra short options (`-n`).
+def arg(default, help, *flags, choices=None, min=None, max=None, before=dataclasses.MISSING):
+    """A config field: `help` is its one-line meaning; `flags` are extra short options (`-n`);
+    `min` and `max` bound its value.
     An option added after runs were recorded names `before`: what those runs did, which a
     checkpoint or pipeline.json that lacks the option stands for."""
-    return field(default=default, metadata=dict(help=help, flags=flags, choices=choices, min=min, before=before))
+    return field(default=default, metadata=dict(help=help, flags=flags, choices=choices, min=min, max=max,
+                                                  before=before))
 
 
 def before_options(*classes):
@@ -161,11 +163,11 @@ class RNNConfig:
     min_learning_rate: float = arg(0.00001, "floor of the decayed learning rate", min=0.0)
     use_layer_norm: int = arg(0, "1 = layer norm inside the LSTM cell (TF LayerNormBasicLSTMCell)", choices=(0, 1))
     use_recurrent_dropout: int = arg(0, "1 = dropout on the cell's candidate (j) values", choices=(0, 1))
-    recurrent_dropout_prob: float = arg(0.90, "keep probability of the recurrent dropout", min=0.0)
+    recurrent_dropout_prob: float = arg(0.90, "keep probability of the recurrent dropout", min=0.01, max=1.0)
     use_input_dropout: int = arg(0, "1 = dropout on the LSTM input", choices=(0, 1))
-    input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.0)
+    input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.01, max=1.0)
     use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
-    output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.0)
+    output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.01, max=1.0)
     reward_done: int = arg(0, "1 = M also predicts each step's reward and done (a head of 2 outputs on the LSTM "
                               "output: done logit, as the original's Doom M's restart, and reward), trained on "
                               "series.npz's reward and done (extract.py --record_rewards) with cost = z cost + "
@@ -325,7 +327,8 @@ class DreamConfig:
     train_dropout_prob: float = arg(1.0, "train.py --env_name carracing_dream: keep probability of a dropout on M's "
                                          "cell candidates at every training-dream step (the original's recurrent "
                                          "dropout, as DropoutsDreamLand dreams; masks from each dream's own "
-                                         "generator); 1.0 = none, the original's Doom dream", min=0.01, before=1.0)
+                                         "generator); 1.0 = none, the original's Doom dream", min=0.01, max=1.0,
+                                         before=1.0)
 
 
 @dataclass
@@ -468,6 +471,8 @@ def _checked(cfg):
             raise UserError(f"--{f.name} {value}: must be one of {choices}")
         if meta.get("min") is not None and value < meta["min"]:
             raise UserError(f"--{f.name} {value}: must be at least {meta['min']}")
+        if meta.get("max") is not None and value > meta["max"]:
+            raise UserError(f"--{f.name} {value}: must be at most {meta['max']}")
     return cfg
 
 

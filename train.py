@@ -274,9 +274,6 @@ def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
     if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
         raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
                         "least 3 (raise --num_worker_trial)")
-    if dream_cfg is not None and not dream_cfg.train_dropout_prob <= 1:
-        raise UserError(f"--train_dropout_prob {dream_cfg.train_dropout_prob}: a keep probability, at most 1 "
-                        "(1 = no dropout)")
     model_cfg.check_weight_files()
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)

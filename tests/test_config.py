@@ -73,6 +73,14 @@ def test_bad_flags_raise_one_line_user_errors(argv, message):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("value, message", [("1.5", "must be at most 1.0"), ("0", "must be at least 0.01")])
+def test_keep_probabilities_are_bounded(value, message):
+    for option in ("recurrent_dropout_prob", "input_dropout_prob", "output_dropout_prob"):
+        with pytest.raises(UserError, match=f"--{option} {float(value)}: {message}"):
+            config.parse(config.RNNConfig, argv=[f"--{option}", value])
+    assert config.parse(config.RNNConfig, argv=["--recurrent_dropout_prob", "1"]).recurrent_dropout_prob == 1.0
+
+
 def test_choices_are_enforced():
     with pytest.raises(UserError, match="must be one of"):
         config.parse(config.TrainConfig, argv=["-o", "adam"])

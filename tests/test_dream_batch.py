@@ -231,7 +231,7 @@ def test_train_py_trains_in_the_dream_and_evaluates_on_the_real_track(dream_work
     proc = run_script("train.py", *args, "--train_dropout_prob", "1.5", "--log_dir", "keep", cwd=dream_workdir,
                       check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
-        "--train_dropout_prob 1.5: a keep probability, at most 1 (1 = no dropout)")
+        "--train_dropout_prob 1.5: must be at most 1.0")
 
     proc = run_script("train.py", *args, "--rnn_path", "plain.json", "--log_dir", "plain", cwd=dream_workdir, mpi=3,
                       check=False, timeout=120)
