@@ -329,6 +329,10 @@ class DreamConfig:
                                          "dropout, as DropoutsDreamLand dreams; masks from each dream's own "
                                          "generator); 1.0 = none, the original's Doom dream", min=0.01, max=1.0,
                                          before=1.0)
+    train_done_warmup: int = arg(0, "train.py --env_name carracing_dream: M's done is ignored in a training dream's "
+                                    "first N steps (from its zero state M's done head fires falsely early in "
+                                    "21-37% of dreams, docs/dream.md; the real car cannot leave the playfield "
+                                    "that soon); 0 = the original's Doom rule", min=0, before=0)
 
 
 @dataclass

@@ -42,6 +42,11 @@ has none): every dream step drops M's cell candidates (the original's recurrent 
 keep probability, scaled by 1 / keep), each dream's mask drawn from its own generator before its z
 sample, as DropoutsDreamLand dreams with the dropout its M trained with (peers.md section 7): a
 dream then never follows one fixed M that a controller could learn to exploit.
+
+`done_warmup` N > 0 (DreamConfig.train_done_warmup, ours, off by default): M's done counts only
+from step N + 1 of a dream. From its zero state M's done head fires falsely in the first steps of
+21-37% of dreams (docs/dream.md), ending them with a few steps' reward, while a real car cannot
+leave the playfield within its first second (the camera's 50-frame zoom).
 """
 import numpy as np
 import torch
@@ -148,7 +153,7 @@ class CarRacingDreamBatch:
     """K dreams of M (an MDNRNN with reward and done heads) in one LSTM batch (module docstring)."""
 
     def __init__(self, rnn, initial_z, temperature=DreamConfig.train_temperature, max_frames=DreamConfig.max_frames,
-                 dropout_prob=DreamConfig.train_dropout_prob):
+                 dropout_prob=DreamConfig.train_dropout_prob, done_warmup=DreamConfig.train_done_warmup):
         if not getattr(rnn.hps, "reward_done", 0):
             raise UserError("M has no reward and done heads to dream with (train it with rnn_train.py --reward_done 1 "
                             "on episodes recorded with extract.py --record_rewards 1)")
@@ -157,7 +162,7 @@ class CarRacingDreamBatch:
         if not 0 < dropout_prob <= 1:
             raise UserError(f"dropout keep probability {dropout_prob}: must be in (0, 1] (1 = no dropout)")
         self.rnn, self.initial_z, self.temperature, self.max_frames = rnn, initial_z, temperature, max_frames
-        self.dropout_prob = dropout_prob
+        self.dropout_prob, self.done_warmup = dropout_prob, done_warmup
         self.rngs, self.z, self.state, self.frame_count = [], None, None, 0
 
     def reset(self, seeds):
@@ -181,7 +186,8 @@ class CarRacingDreamBatch:
         logmix, mean, logstd = (t.numpy() for t in self.rnn.mdn(out))
         done_logit, reward = (t.numpy() for t in self.rnn.heads(out))
         self.z = sample_z_batch(logmix, mean, logstd, self.temperature, self.rngs)
-        return self.z, reward.astype(np.float64), (done_logit > 0) | (self.frame_count > self.max_frames)
+        done_by_m = (done_logit > 0) & (self.frame_count > self.done_warmup)
+        return self.z, reward.astype(np.float64), done_by_m | (self.frame_count > self.max_frames)
 
     def _dropout_mask(self):
         """Each dream's recurrent dropout mask for this step, (K, rnn_size) of 0 or 1 / keep, drawn

@@ -112,7 +112,7 @@ def training_dream(model, env_cfg, dream_cfg):
 
     initial_z = load_initial_z(dream_cfg.initial_z_path, model.rnn.hps.output_seq_width)
     return CarRacingDreamBatch(model.rnn, initial_z, dream_cfg.train_temperature, dream_cfg.max_frames,
-                               dream_cfg.train_dropout_prob)
+                               dream_cfg.train_dropout_prob, dream_cfg.train_done_warmup)
 
 
 def evaluate_packet(cfg, model, envs, jobs, dream=None):
@@ -254,7 +254,8 @@ def run_settings(cfg, model_cfg, env_cfg, dream_cfg=None):
     if env_cfg.env_name == "carracing_dream":
         dream_cfg = dream_cfg or DreamConfig()
         dream = {"dream.train_temperature": dream_cfg.train_temperature, "dream.max_frames": dream_cfg.max_frames,
-                 "dream.train_dropout_prob": dream_cfg.train_dropout_prob}
+                 "dream.train_dropout_prob": dream_cfg.train_dropout_prob,
+                 "dream.train_done_warmup": dream_cfg.train_done_warmup}
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"},  # same frames either way
             **dream}

@@ -138,6 +138,20 @@ def test_done_comes_from_the_head_or_the_frame_cap():
         assert [d.all() for d in dones].index(True) == first_done - 1 and not any(d.any() for d in dones[:first_done - 1])
 
 
+@pytest.mark.parametrize("warmup", [1, 3, 20])
+def test_done_warmup_ignores_ms_done_in_the_first_steps_only(warmup):
+    """M's done (a head that always fires) counts from step warmup + 1; the frame cap and the
+    reward are untouched."""
+    dream = CarRacingDreamBatch(heads_rnn(done_bias=5.0), initial_z(), max_frames=10, done_warmup=warmup)
+    plain = CarRacingDreamBatch(heads_rnn(done_bias=5.0), initial_z(), max_frames=10)
+    dream.reset([0, 1]), plain.reset([0, 1])
+    steps = [(dream.step(np.zeros((2, 3))), plain.step(np.zeros((2, 3)))) for _ in range(12)]
+    dones = [s[2].all() for s, _ in steps]
+    assert dones.index(True) == min(warmup, 10) and not any(s[2].any() for s, _ in steps[:min(warmup, 10)])
+    for s, p in steps:
+        np.testing.assert_array_equal(s[1], p[1])
+
+
 def test_an_m_without_heads_is_refused_with_one_line():
     with pytest.raises(UserError, match="M has no reward and done heads"):
         CarRacingDreamBatch(MDNRNN(hps_sample), initial_z())
@@ -228,6 +242,8 @@ def test_train_py_trains_in_the_dream_and_evaluates_on_the_real_track(dream_work
     assert proc.returncode == 2 and "dream.train_temperature 1.25 there, 1.0 now" in proc.stderr  # a dream run's own
     proc = run_script("train.py", *args, "--train_dropout_prob", "0.9", "--resume", cwd=dream_workdir, check=False)
     assert proc.returncode == 2 and "dream.train_dropout_prob 1.0 there, 0.9 now" in proc.stderr
+    proc = run_script("train.py", *args, "--train_done_warmup", "50", "--resume", cwd=dream_workdir, check=False)
+    assert proc.returncode == 2 and "dream.train_done_warmup 0 there, 50 now" in proc.stderr
     proc = run_script("train.py", *args, "--train_dropout_prob", "1.5", "--log_dir", "keep", cwd=dream_workdir,
                       check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
