@@ -144,7 +144,8 @@ def test_done_warmup_ignores_ms_done_in_the_first_steps_only(warmup):
     reward are untouched."""
     dream = CarRacingDreamBatch(heads_rnn(done_bias=5.0), initial_z(), max_frames=10, done_warmup=warmup)
     plain = CarRacingDreamBatch(heads_rnn(done_bias=5.0), initial_z(), max_frames=10)
-    dream.reset([0, 1]), plain.reset([0, 1])
+    dream.reset([0, 1])
+    plain.reset([0, 1])
     steps = [(dream.step(np.zeros((2, 3))), plain.step(np.zeros((2, 3)))) for _ in range(12)]
     dones = [s[2].all() for s, _ in steps]
     assert dones.index(True) == min(warmup, 10) and not any(s[2].any() for s, _ in steps[:min(warmup, 10)])
