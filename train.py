@@ -248,14 +248,12 @@ def trunc2(x):
 
 def run_settings(cfg, model_cfg, env_cfg, dream_cfg=None):
     """The settings a resumed run must share with the run it continues (a run in the dream: also
-    the dream's temperature and length)."""
+    the training dream's options, DreamConfig's train_* fields, and its length)."""
     t = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_generations", "log_dir", "resume")}
     dream = {}
     if env_cfg.env_name == "carracing_dream":
-        dream_cfg = dream_cfg or DreamConfig()
-        dream = {"dream.train_temperature": dream_cfg.train_temperature, "dream.max_frames": dream_cfg.max_frames,
-                 "dream.train_dropout_prob": dream_cfg.train_dropout_prob,
-                 "dream.train_done_warmup": dream_cfg.train_done_warmup}
+        dream = {f"dream.{k}": v for k, v in dataclasses.asdict(dream_cfg or DreamConfig()).items()
+                 if k.startswith("train_") or k == "max_frames"}
     return {**t, **{f"model.{k}": v for k, v in dataclasses.asdict(model_cfg).items() if k not in ("vae_path", "rnn_path")},
             **{f"env.{k}": v for k, v in dataclasses.asdict(env_cfg).items() if k != "compiled"},  # same frames either way
             **dream}
