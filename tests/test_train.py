@@ -210,7 +210,36 @@ def test_plot_progress_reads_our_logs_and_the_originals(full_run, tmp_path, tf_m
                "--cores", 2, 64, "--labels", "ours", "original", "--out", tmp_path / "both.png")
     assert (tmp_path / "both.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     proc = run_script("reports/plot_progress.py", full_run / BASE, full_run / BASE, "--compare", "--cores", 2, check=False)
-    assert proc.returncode == 2 and "as many --cores and --labels as log bases" in proc.stderr
+    assert proc.returncode == 2 and "as many --cores, --labels and --after as log bases" in proc.stderr
+
+
+def test_plot_progress_draws_a_restart_where_its_parent_left_off(tmp_path):
+    """--after J:G: a run started from run J's mean after generation G begins at J's training
+    episodes (num_episode x population from the base's name, times G) and CPU-hours at G."""
+    from reports.plot_progress import starts
+
+    def logs(base, gens):  # hist rows: gen, seconds (100 a generation), then the rest of a row
+        rows = [[g, 100 * g, 0, 0, 0, 0, 0.1, 0, 0] for g in range(1, gens + 1)]
+        (tmp_path / f"{base}.hist.json").write_text(json.dumps(rows))
+        return str(tmp_path / base)
+
+    a, b, c = logs("carracing.cma.1.64", 10), logs("carracing.cma.4.64", 5), logs("carracing.cma.16.64", 3)
+    runs = [(a, "a", 2, None), (b, "b", 4, (0, 7)), (c, "c", 1, (1, 3))]
+    rows = [([], json.loads(open(base + ".hist.json").read())) for base, *_ in runs]
+    (e0, h0), (e1, h1), (e2, h2) = starts(runs, rows)
+    assert (e0, h0) == (0, 0.0)
+    assert e1 == 7 * 64 and h1 == pytest.approx(700 * 2 / 3600)
+    assert e2 == 7 * 64 + 3 * 4 * 64 and h2 == pytest.approx(700 * 2 / 3600 + 300 * 4 / 3600)
+    (tmp_path / "carracing.cma.1.64.hist_best.json").write_text("[]")
+    (tmp_path / "carracing.cma.4.64.hist_best.json").write_text("[]")
+    for after, says in ((["-", "1:11"], "has no generation 11"), (["1:2", "-"], "an earlier run's place (1..0)"),
+                        (["-", "2:1"], "an earlier run's place (1..1)")):
+        proc = run_script("reports/plot_progress.py", a, b, "--compare", "--cores", 2, 4, "--labels", "a", "b",
+                          "--after", *after, "--out", tmp_path / "x.png", check=False)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    run_script("reports/plot_progress.py", a, b, "--compare", "--cores", 2, 4, "--labels", "a", "b",
+               "--after", "-", "1:7", "--out", tmp_path / "x.png")
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_checkpoint_written_before_sigma_adaptation_resumes_with_tpa(workdir, tmp_path):
