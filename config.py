@@ -433,7 +433,10 @@ PRESETS = {
     # epoch from round 1's, M starts fresh, C continues from round 1's mean (row c2); CMA-ES with
     # 64 candidates x 1 episode (issue 29's row p: +636 over 16 x 4 at the same episodes; the
     # original's generation is 64 x 16) for 640 generations, the episodes of 40 of the original's
-    # generations (40,960), the mean evaluated (64 episodes, exact renderer) every 10.
+    # generations (40,960), the mean evaluated (64 episodes, exact renderer) every 10. At 64 x 1 the
+    # run that shipped the agent stalled from generation ~240; restarted at 64 x 4 from its
+    # generation-347 mean it gained +57 held out (README, the study's row switch): a preset that
+    # switches waits for that run's end.
     "medium": {
         **SMALL_V_AND_M,
         PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="vc"),
