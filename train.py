@@ -268,7 +268,8 @@ def init_params(cfg, model_cfg, num_params):
 
 def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
     """What can be refused before MPI starts: missing weights, an unwritable log folder, a start
-    over an existing run or a resume without one, and a bad --init_from. Creates nothing."""
+    over an existing run or a resume without one, and a bad --init_from. Creates nothing. Returns
+    the checkpoint rank 0 read when resuming (the run goes on from it, not from a second read), else None."""
     population = cfg.num_worker * cfg.num_worker_trial
     if cfg.optimizer == "cma" and population < 3:  # pycma 4.5 then injects more mirrored samples than it asks
         raise UserError(f"-n {cfg.num_worker} -t {cfg.num_worker_trial}: population {population}, but cma needs at "
@@ -277,18 +278,18 @@ def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
     atomic.check_writable(cfg.log_dir)
     base = train_logs.log_base(cfg, env_cfg)
     if cfg.resume:  # one process reads the checkpoint (the launcher, or rank 0 for the others)
-        refusal = None
+        refusal = loaded = None
         if mpi.rank == 0:
             try:
-                load_checkpoint(cfg, model_cfg, env_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)),
-                                dream_cfg)
+                loaded = load_checkpoint(cfg, model_cfg, env_cfg,
+                                         controller_size(model_cfg, hps_of(model_cfg.rnn_path)), dream_cfg)
             except UserError as e:
                 refusal = str(e)
         # (mpi4py pickles the str between this job's own ranks: no user's file reaches it)
         refusal = mpi.comm.bcast(refusal, root=0) if mpi.size > 1 else refusal
         if refusal:
             raise UserError(refusal)
-        return
+        return loaded
     existing = [base + s for s in (*train_logs.LAYOUTS, train_logs.CHECKPOINT_SUFFIX) if os.path.exists(base + s)]
     if existing:
         raise UserError(f"{existing[0]}: a run with these settings exists; pass --resume to continue it, "
@@ -297,6 +298,7 @@ def preflight(cfg, model_cfg, env_cfg, dream_cfg=None):
         raise UserError(f"--init_from {cfg.init_from}: not with --optimizer ga, whose population has no mean")
     if cfg.init_from:  # refuses a missing, corrupt or mis-sized file
         init_params(cfg, model_cfg, controller_size(model_cfg, hps_of(model_cfg.rnn_path)))
+    return None
 
 
 def before_settings():
@@ -320,13 +322,13 @@ class Run:
     checkpoint that --resume continues (rewriting the logs from it), and a generation whose
     evaluation was cut short resumes with that evaluation, not with the generation again."""
 
-    def __init__(self, cfg, model_cfg, env_cfg, num_params, dream_cfg=None):
+    def __init__(self, cfg, model_cfg, env_cfg, num_params, dream_cfg=None, loaded=None):
         self.cfg, self.base = cfg, train_logs.log_base(cfg, env_cfg)
         self.checkpoint_path = self.base + train_logs.CHECKPOINT_SUFFIX
         self.settings = run_settings(cfg, model_cfg, env_cfg, dream_cfg)
         self.tb = None
         if cfg.resume:
-            saved, np_random = load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg)
+            saved, np_random = loaded or load_checkpoint(cfg, model_cfg, env_cfg, num_params, dream_cfg)
             self.es = saved.pop("es")
             np.random.set_state(np_random)
             self.state = {k: saved[k] for k in train_checkpoint.STATE_KEYS}
@@ -435,12 +437,12 @@ def evaluate_mean(run, workers):
     return reward_eval, steps
 
 
-def master(cfg, model_cfg, env_cfg, dream_cfg=None):
+def master(cfg, model_cfg, env_cfg, dream_cfg=None, loaded=None):
     """Rank 0: the original's master loop, as the steps of a generation: sample and tell, every
     eval_steps generations evaluate the mean, checkpoint and log after each; stop after
-    max_generations."""
+    max_generations. `loaded`: the checkpoint preflight read, when resuming."""
     num_params = controller_size(model_cfg, hps_of(model_cfg.rnn_path))  # M's sizes are its file's
-    run = Run(cfg, model_cfg, env_cfg, num_params, dream_cfg)
+    run = Run(cfg, model_cfg, env_cfg, num_params, dream_cfg, loaded)
     workers = Workers(cfg, num_params)
     print(f"training {env_cfg.env_name} with {cfg.optimizer}: population {cfg.num_worker * cfg.num_worker_trial}, "
           f"{cfg.num_worker} workers, {cfg.num_worker_trial} trial(s) each, {cfg.num_episode} episode(s) per solution, "
@@ -485,11 +487,11 @@ def main():
     if mpi.size != cfg.num_worker + 1:
         raise UserError(f"-n {cfg.num_worker} needs {cfg.num_worker + 1} MPI processes (mpiexec -n "
                         f"{cfg.num_worker + 1}), found {mpi.size}")
-    preflight(cfg, model_cfg, env_cfg, dream_cfg)  # every rank, so that a refusal ends the job without MPI_Abort
+    loaded = preflight(cfg, model_cfg, env_cfg, dream_cfg)  # every rank: a refusal ends the job without MPI_Abort
     if mpi.rank == 0:
         torch.set_num_threads(1)
         try:
-            master(cfg, model_cfg, env_cfg, dream_cfg)
+            master(cfg, model_cfg, env_cfg, dream_cfg, loaded)
         except BaseException as e:  # the workers wait for packets forever: take the job down
             if not (isinstance(e, SystemExit) and not e.code):
                 message = str(e) if isinstance(e, UserError) else f"{type(e).__name__}: {e}"
