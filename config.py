@@ -435,8 +435,8 @@ PRESETS = {
     # original's generation is 64 x 16) for 640 generations, the episodes of 40 of the original's
     # generations (40,960), the mean evaluated (64 episodes, exact renderer) every 10. At 64 x 1 the
     # run that shipped the agent stalled from generation ~240; restarted at 64 x 4 from its
-    # generation-347 mean it gained +57 held out (README, the study's row switch): a preset that
-    # switches waits for that run's end.
+    # generation-347 mean it gained +57 held out, +39 of it the restart's (README, the study's row
+    # switch): a preset that restarts waits for that run's end.
     "medium": {
         **SMALL_V_AND_M,
         PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="vc"),
