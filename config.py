@@ -373,6 +373,14 @@ class PipelineConfig:
                        choices=("", "dream"), before="")
     first_round_config: str = arg("", "rounds > 1: the preset round 1 runs at (empty = --config); rounds 2 on run at "
                                       "--config (the medium preset: round 1 is the small preset's whole run)")
+    restart_generations: int = arg(0, "CMA-ES restarted after train.py's run (0 = none, the original's one run): "
+                                      "train.py runs again for this many generations from the run's last mean "
+                                      "(<log base>.json) at its last step size (the .hist.json's rms_stdev), with a "
+                                      "fresh covariance and paths, at --restart_num_episode episodes a candidate; the "
+                                      "evaluation, the report and a next round take the restarted run's agent "
+                                      "(issue 29's row switch)", min=0)
+    restart_num_episode: int = arg(4, "episodes per candidate of the restarted run (its logs are named by it, so it "
+                                      "differs from --train.num_episode)", min=1)
 
 
 @dataclass
@@ -432,17 +440,18 @@ PRESETS = {
     # small preset's run. Round 2: 100 new episodes, 40 driven by round 1's agent; V continues one
     # epoch from round 1's, M starts fresh, C continues from round 1's mean (row c2); CMA-ES with
     # 64 candidates x 1 episode (issue 29's row p: +636 over 16 x 4 at the same episodes; the
-    # original's generation is 64 x 16) for 640 generations, the episodes of 40 of the original's
-    # generations (40,960), the mean evaluated (64 episodes, exact renderer) every 10. At 64 x 1 the
-    # run that shipped the agent stalled from generation ~240; restarted at 64 x 4 from its
-    # generation-347 mean it gained +57 held out, +39 of it the restart's (README, the study's row
-    # switch): a preset that restarts waits for that run's end.
+    # original's generation is 64 x 16) for 347 generations, then CMA-ES restarted from that mean at
+    # its step size, at 64 x 4 for 73 generations (the study's row switch: at 64 x 1 the run stalled
+    # from generation ~240 with its step size at ~0.075; the restart gained +39 held out, 64 x 4
+    # another +18): 40,896 episodes, the medium budget of 40 of the original's generations (40,960)
+    # to within one, the mean evaluated (64 episodes, exact renderer) every 10.
     "medium": {
         **SMALL_V_AND_M,
-        PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="vc"),
+        PipelineConfig: dict(extract_ranks=2, rounds=2, first_round_config="small", round_continue="vc",
+                             restart_generations=73, restart_num_episode=4),
         VAEConfig: dict(num_epoch=1, log_every=50),
         ModelConfig: dict(envs_per_worker=16),
-        TrainConfig: dict(num_episode=1, eval_steps=10, num_worker=2, num_worker_trial=32, max_generations=640,
+        TrainConfig: dict(num_episode=1, eval_steps=10, num_worker=2, num_worker_trial=32, max_generations=347,
                           train_renderer="approx"),
     },
 }

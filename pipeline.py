@@ -35,6 +35,13 @@ carracing_dream); the evaluation and the report stay on the real track.
 
     python pipeline.py --config smoke --variant dream --run_dir runs/smoke-dream
 
+A CMA-ES restart (off by default: the original runs train.py once): --restart_generations G
+runs train.py a second time in the last round, for G generations at --restart_num_episode
+episodes a candidate, from the first run's last mean (<log base>.json) at its last step size
+(the .hist.json's rms_stdev), with a fresh covariance and paths; the evaluation, the report and
+the round's agent are then the restarted run's (issue 29's row switch: +39 held out over the
+same episodes without it). The medium preset restarts so.
+
 <run_dir>/pipeline.json records each finished stage with the options it ran with. A re-run
 skips a finished stage whose options are unchanged and resumes an interrupted one from its
 checkpoint. A finished stage whose options changed is never reported as done: the
@@ -70,7 +77,7 @@ from config import (
     VAEConfig,
 )
 from files import atomic, json_data
-from files.train_logs import CHECKPOINT_SUFFIX, log_base
+from files.train_logs import CHECKPOINT_SUFFIX, log_base, read_rows
 from plumbing import cli
 from plumbing.cli import UserError
 
@@ -79,6 +86,7 @@ REPO = os.path.dirname(os.path.abspath(__file__))
 STAGES = {"extract": ("extract", (EnvConfig, ExtractConfig, ModelConfig)), "vae_train": ("vae_train", (VAEConfig,)),
           "series": ("series", (SeriesConfig,)), "rnn_train": ("rnn_train", (RNNConfig, RNNTrainConfig)),
           "install": (None, ()), "train": ("train", (TrainConfig, ModelConfig, EnvConfig, DreamConfig)),
+          "restart": ("train", (TrainConfig, ModelConfig, EnvConfig, DreamConfig)),
           "evaluate": ("model", (ModelConfig, EvalConfig, EnvConfig)),
           "report": ("report", (ReportConfig, ModelConfig, DreamConfig, EnvConfig))}
 SCRIPTS = [script for script, _ in STAGES.values() if script]
@@ -86,7 +94,8 @@ SCRIPT_PATHS = {"report": "reports/report.py"}  # the others are <script>.py at 
 SEED_FIELDS = {"extract": "seed", "vae_train": "seed", "rnn_train": "seed", "train": "seed_start", "model": "seed",
                "report": "seed"}
 DERIVED = ("install", "evaluate", "report")  # cheap stages redone whenever their options change
-EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations"}
+EXTENDABLE = {"vae_train": "num_epoch", "rnn_train": "num_steps", "train": "max_generations",
+              "restart": "max_generations"}
 NOT_RESULTS = ("resume", "device", "threads", "compiled")  # options that do not change a stage's results
 # --variant NAME: stage options a named variant adds before the user's own (which win)
 VARIANTS = {"": {}, "dream": {"extract": ["--record_rewards", "1"], "rnn_train": ["--reward_done", "1"],
@@ -123,9 +132,10 @@ def stage_seeds(seed):
 class Pipeline:
     """Runs the stages in the run folder and records each finished one in pipeline.json."""
 
-    def __init__(self, run_dir, preset, stage_args, seeds, rerun):
+    def __init__(self, run_dir, preset, stage_args, seeds, rerun, restart=(0, PipelineConfig.restart_num_episode)):
         self.run_dir, self.preset, self.stage_args, self.seeds = run_dir, preset, stage_args, seeds
         self.rerun = rerun
+        self.restart_generations, self.restart_num_episode = restart  # PipelineConfig's restart_* (0: none)
         self.changed = False  # whether a stage that decides the agent ran (a next round must then be redone)
         self.state_path = os.path.join(run_dir, "pipeline.json")
         self.state = {"config": preset, "stages": {}}
@@ -176,11 +186,35 @@ class Pipeline:
     def script(self, script, *args):
         return [sys.executable, os.path.join(REPO, SCRIPT_PATHS.get(script, f"{script}.py")), *args, *self.argv(script)]
 
+    def stage_argv(self, name):
+        """Stage `name`'s script options: the restarted run's are train's with restart_args() last."""
+        return self.argv(STAGES[name][0]) + (self.restart_args() if name == "restart" else [])
+
+    def train_base(self, name="train"):
+        """The log base of stage `name` (train, or restart)."""
+        train_cfg, _, env_cfg, _ = self.configs(name)
+        return log_base(train_cfg, env_cfg)
+
+    def restart_args(self):
+        """train.py's options of the restarted run: from train's last mean (<base>.json) at its last
+        step size (the .hist.json's last rms_stdev, once the run has one), for restart_generations
+        at restart_num_episode episodes a candidate."""
+        base = self.train_base()
+        args = ["--init_from", base + ".json", "--num_episode", str(self.restart_num_episode),
+                "--max_generations", str(self.restart_generations)]
+        rows = read_rows(self.path(base), ".hist.json", required=False)
+        if not rows:
+            return args
+        sigma = rows[-1][6] if len(rows[-1]) > 6 else None
+        if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
+            raise UserError(f"{self.path(base)}.hist.json: its last row has no step size (rms_stdev) to restart from")
+        return args + ["--sigma_init", repr(sigma)]
+
     def configs(self, name, argv=None):
         """The config objects of stage `name`, from its options `argv` (default: this run's)."""
         script, classes = STAGES[name]
         p = config.parser(*classes)
-        args, _ = p.parse_known_args(self.argv(script) if argv is None else argv)
+        args, _ = p.parse_known_args(self.stage_argv(name) if argv is None else argv)
         return config.from_args(args, *classes)
 
     def options(self, name, argv=None):
@@ -189,7 +223,7 @@ class Pipeline:
         script, _ = STAGES[name]
         if script is None:
             return {}
-        argv = self.argv(script) if argv is None else argv
+        argv = self.stage_argv(name) if argv is None else argv
         values = {k: v for cfg in self.configs(name, argv) for k, v in vars(cfg).items()}
         if script == "model":
             seeds = [int(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--seed"]  # the last one wins
@@ -211,7 +245,7 @@ class Pipeline:
             if not changed and name != self.rerun:
                 print(f"== {name}: complete ({done['seconds']:.0f} s), skipped", flush=True)
                 return
-            if name != self.rerun and name not in DERIVED and not (name == "train" and grown):
+            if name != self.rerun and name not in DERIVED and not (name in ("train", "restart") and grown):
                 field, (old, new) = next(iter(changed.items()))
                 script = STAGES[name][0]
                 raise UserError(f"{self.run_dir}: stage {name} ran with --{script}.{field} {old}, now {new}; add "
@@ -224,6 +258,8 @@ class Pipeline:
         else:
             running = self.state.get("running", {})
             before = running.get("seconds", 0.0) if running.get("stage") == name else 0.0
+            if any(later in self.state["stages"] for later in list(STAGES)[list(STAGES).index(name) + 1:]):
+                self.forget_from(name, keep=True)  # a stage new to this run: what came after it is stale
             print(f"== {name}" + (f" (resumed: {before:.0f} s before the interruption)" if before else ""), flush=True)
         start = time.time()
         self.changed = self.changed or name not in DERIVED
@@ -261,7 +297,8 @@ class Pipeline:
             record = self.state["stages"].pop(later, None)
             if later == name and keep:
                 continue
-            for option_set in ([{**self.options(later), **record["options"]}] if record else []) + [self.options(later)]:
+            now = [self.options(later)] if later != "restart" or self.restart_generations else []
+            for option_set in ([{**self.options(later), **record["options"]}] if record else []) + now:
                 for path in self.outputs(later, option_set):
                     self.remove(path)
         atomic.save_json(self.state_path, self.state, indent=1)
@@ -394,6 +431,28 @@ def round_presets(cfg, preset):
     return [first] + [preset] * (cfg.rounds - 1)
 
 
+def restart(p, base):
+    """CMA-ES restarted from train's last mean at its last step size (--restart_generations);
+    returns the log base of the run whose agent the round keeps."""
+    if not p.restart_generations:
+        if "restart" in p.state["stages"]:
+            raise UserError(f"{p.run_dir}: its CMA-ES run was restarted (--restart_generations "
+                            f"{p.state['stages']['restart']['options'].get('max_generations')}); pass it again, or "
+                            "choose another --run_dir")
+        return base
+    again = p.train_base("restart")
+    if again == base:
+        raise UserError(f"--restart_num_episode {p.restart_num_episode}: equals --train.num_episode, and the "
+                        "restarted run's logs are named by it; choose another")
+
+    def work():
+        p.call("restart", [*p.script("train", *p.resume_flag(again + CHECKPOINT_SUFFIX)), *p.restart_args()])
+        return {"restarted_from": base}  # the report's figures of both runs
+
+    p.stage("restart", [f"{again}.best.json"], work)
+    return again
+
+
 def run_round(p, extract_ranks):
     """Every stage of one round in its folder; returns its agent's files {"v", "m", "c"}."""
     (_, extract, _), (vae,), (series,), (_, rnn), (train_cfg, agent, env_cfg, _), (report, *_) = (
@@ -409,6 +468,7 @@ def run_round(p, extract_ranks):
     p.stage("install", list(p.installed().values()), lambda: install(p))
     p.stage("train", [f"{base}.best.json"], lambda: p.call(
         "train", p.script("train", *p.resume_flag(base + CHECKPOINT_SUFFIX))))
+    base = restart(p, base)
     p.stage("evaluate", [], lambda: evaluate(p, f"{base}.best.json"))
     p.stage("report", [os.path.join(report.report_dir, "summary.json")], lambda: p.call("report", p.script("report", "--log_base", base)))
     return {"v": agent.vae_path, "m": agent.rnn_path, "c": f"{base}.best.json"}
@@ -429,7 +489,8 @@ def main():
     every, later = split_round_args(rest)
     every = {script: VARIANTS[cfg.variant].get(script, []) + every[script] for script in every}
     presets = round_presets(cfg, preset)
-    p = Pipeline(run_dir, presets[0], every, seeds, args.rerun)
+    restarts = [(0, cfg.restart_num_episode)] * (cfg.rounds - 1) + [(cfg.restart_generations, cfg.restart_num_episode)]
+    p = Pipeline(run_dir, presets[0], every, seeds, args.rerun, restarts[0])
     started = time.time()
     agent = run_round(p, cfg.extract_ranks)
     for k in range(2, cfg.rounds + 1):
@@ -439,7 +500,7 @@ def main():
         os.makedirs(folder, exist_ok=True)
         last = ".." if k == 2 else f"../round{k - 1}"
         p = Pipeline(folder, presets[k - 1], round_args(cfg, k, last, agent, seeds, every, later), seeds,
-                     "extract" if p.changed else args.rerun)
+                     "extract" if p.changed else args.rerun, restarts[k - 1])
         agent = run_round(p, cfg.extract_ranks)
 
     print(f"\nDone in {time.time() - started:.0f} s. Results in {p.run_dir}/: report/ (pictures and summary.json), "

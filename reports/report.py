@@ -135,11 +135,18 @@ def stage_figures(cfg, report):
     vae, rnn = options.get("vae_train", {}), options.get("rnn_train", {})
     images = vae and vae["num_epoch"] * (sum(lengths[:vae["max_files"]]) // vae["batch_size"]) * vae["batch_size"]
     sequences = rnn and rnn["num_steps"] * rnn["batch_size"]
-    hist = train_logs.read_rows(cfg.log_base, ".hist.json", required=False)
-    best = train_logs.read_best(cfg.log_base)
-    _, env_steps = scalars(os.path.join(os.path.dirname(cfg.log_base), "tensorboard", os.path.basename(cfg.log_base)),
-                           "charts/env_steps")
-    env_steps = int(env_steps[-1]) if len(env_steps) else None
+
+    def train_figures(stage, base):
+        hist = train_logs.read_rows(base, ".hist.json", required=False)
+        best = train_logs.read_best(base)
+        _, env_steps = scalars(os.path.join(os.path.dirname(base), "tensorboard", os.path.basename(base)),
+                               "charts/env_steps")
+        env_steps = int(env_steps[-1]) if len(env_steps) else None
+        return {"generations": len(hist), "best_eval_reward": best[1] if best else None,
+                "last_generation": dict(zip(["mean", "min", "max", "std"], hist[-1][2:6])) if hist else None,
+                "env_steps": env_steps, "env_steps_per_second": rate(stage, env_steps)}
+
+    restarted_from = stages.get("restart", {}).get("restarted_from")  # then log_base is the restarted run's
     figures = {
         "extract": {"episodes": len(lengths), "frames": frames, "frames_per_second": rate("extract", frames)},
         "vae_train": {"final_losses": report["vae_losses"], "images": images or None,
@@ -147,9 +154,8 @@ def stage_figures(cfg, report):
         "series": {"frames_per_second": rate("series", frames)},
         "rnn_train": {"final_cost": report["rnn_loss"].get("cost", report["rnn_loss"].get("missing")),
                       "sequences": sequences or None, "sequences_per_second": rate("rnn_train", sequences)},
-        "train": {"generations": len(hist), "best_eval_reward": best[1] if best else None,
-                  "last_generation": dict(zip(["mean", "min", "max", "std"], hist[-1][2:6])) if hist else None,
-                  "env_steps": env_steps, "env_steps_per_second": rate("train", env_steps)},
+        "train": train_figures("train", restarted_from or cfg.log_base),
+        **({"restart": train_figures("restart", cfg.log_base)} if restarted_from else {}),
         "evaluate": {k: v for k, v in stages.get("evaluate", {}).items() if k not in ("seconds", "options")},
         "report": {"agent_episode": report["agent"], "gifs": report["gifs"], "vprobe": report["vprobe"]},
     }

@@ -132,6 +132,31 @@ def test_tiny_pipeline_killed_resumed_then_skipped(tmp_path, untouched_source_tr
     assert "== train: redone" in redo.stdout and "resuming" not in redo.stdout
     assert json.loads((run_dir / "log" / "carracing.cma.1.4.hist.json").read_text())[0][6] != hist[0][6]  # sigma 0.2
 
+    # 5. a CMA-ES restart added to the finished run: train.py again from its last mean at its last step size,
+    # at 2 episodes a candidate; the evaluation and the report are redone on the restarted run's agent
+    restart = ["--train.max_generations", "2", "--train.sigma_init", "0.2", "--restart_generations", "1",
+               "--restart_num_episode", "2"]
+    fifth = subprocess.run(pipeline(run_dir, *restart), env=env, capture_output=True, text=True, timeout=300)
+    assert fifth.returncode == 0, fifth.stdout[-3000:] + fifth.stderr[-3000:]
+    assert "== train: complete" in fifth.stdout and "== evaluate: complete" not in fifth.stdout
+    first_run = json.loads((run_dir / "log" / "carracing.cma.1.4.hist.json").read_text())
+    options = json.loads(state_file.read_text())["stages"]["restart"]["options"]
+    assert (options["init_from"], options["sigma_init"]) == ("log/carracing.cma.1.4.json", first_run[-1][6])
+    assert (options["num_episode"], options["max_generations"]) == (2, 1)
+    assert "loading file log/carracing.cma.2.4.best.json" in fifth.stdout  # the evaluation's agent
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())["stages"]
+    assert summary["train"]["generations"] == 2 and summary["restart"]["generations"] == 1
+    # ... dropped, it is refused (nothing removed); grown, the restarted run continues
+    refused = subprocess.run(pipeline(run_dir, *restart[:4]), env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"pipeline.py: error: {run_dir}: its CMA-ES run was restarted (--restart_generations 1); pass it again, or "
+        "choose another --run_dir"]
+    grown = subprocess.run(pipeline(run_dir, *restart[:5], "2", *restart[6:]), env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    assert "== restart: continuing (max_generations 1 -> 2)" in grown.stdout
+    assert [row[0] for row in json.loads((run_dir / "log" / "carracing.cma.2.4.hist.json").read_text())] == [1, 2]
+
 
 @pytest.mark.parametrize("extra, message", [
     (["--bogus.x", "1"], "--bogus.x: unknown option"),
@@ -204,6 +229,12 @@ def test_the_medium_preset_is_a_small_run_then_a_round_at_its_own_settings(tmp_p
     small = pipeline.Pipeline(str(tmp_path), "small", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None)
     assert small.options("vae_train")["num_epoch"] == 5 and round2.options("vae_train")["num_epoch"] == 1
     assert (round2.options("train")["num_worker_trial"], round2.options("train")["num_episode"]) == (32, 1)
+    restarted = pipeline.Pipeline(str(tmp_path), "medium", pipeline.split_stage_args([]), pipeline.stage_seeds(0),
+                                  None, (medium.restart_generations, medium.restart_num_episode))
+    restart = restarted.options("restart")  # the study's row switch: 347 x 64 x 1, then 73 x 64 x 4
+    assert (round2.options("train")["max_generations"], restart["max_generations"], restart["num_episode"]) == (347, 73, 4)
+    assert restart["init_from"] == "log/carracing.cma.1.64.json" and restart["num_worker_trial"] == 32
+    assert restarted.train_base("restart") == "log/carracing.cma.4.64"  # the shipped agent's log names
     last_agent = {"v": "vae/vae.json", "m": "rnn/rnn.json", "c": "log/x.best.json"}
     empty = pipeline.split_stage_args([])
     args = pipeline.round_args(medium, 2, "..", last_agent, {"extract": 0}, empty, empty)
@@ -251,3 +282,20 @@ def test_the_dream_variant_records_rewards_trains_the_heads_and_the_controller_i
     assert state["stages"]["rnn_train"]["options"]["reward_done"] == 1
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
     assert summary["stages"]["train"]["generations"] == 1 and summary["stages"]["evaluate"]["episodes"] == 1
+
+
+def test_a_restart_refuses_logs_it_would_overwrite_and_a_log_without_a_step_size(tmp_path):
+    import pipeline
+    from plumbing.cli import UserError
+
+    same = pipeline.Pipeline(str(tmp_path), "smoke", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None, (3, 1))
+    with pytest.raises(UserError, match="--restart_num_episode 1: equals --train.num_episode"):
+        pipeline.restart(same, same.train_base())
+    p = pipeline.Pipeline(str(tmp_path), "smoke", pipeline.split_stage_args([]), pipeline.stage_seeds(0), None, (3, 2))
+    assert p.restart_args()[-2:] == ["--max_generations", "3"]  # no step size before the first run has a log
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "carracing.cma.1.4.hist.json").write_text("[[1, 2.0, 5.0, 1.0, 9.0, 2.0, 0.0625, 10, 10]]")
+    assert p.restart_args()[-2:] == ["--sigma_init", "0.0625"] and p.options("restart")["sigma_init"] == 0.0625
+    (tmp_path / "log" / "carracing.cma.1.4.hist.json").write_text('[[1, 2.0, 5.0, 1.0, 9.0, 2.0, "x"]]')
+    with pytest.raises(UserError, match=r"carracing.cma.1.4.hist.json: its last row has no step size"):
+        p.restart_args()
