@@ -105,6 +105,19 @@ def test_cli_run_prints_one_line_and_exits_2(tmp_path):
     assert proc.stderr == "s.py: error: data/x.npz: not a zip file\n"
 
 
+def test_cli_run_stops_quietly_when_its_reader_leaves(tmp_path):
+    """`script | head -1`: the pipe closes under a long output; no traceback, exit status 1."""
+    script = tmp_path / "s.py"
+    script.write_text("from plumbing import cli\n"
+                      "def main():\n    for i in range(10**6):\n        print(i)\n"
+                      "cli.run(main)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={"PYTHONPATH": str(config.__file__).rsplit("/", 1)[0]})
+    assert proc.stdout.readline() == b"0\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 1 and proc.stderr.read() == b""
+
+
 def test_torch_adam_with_tf_adam_epsilon_takes_tfs_steps():
     """TF's AdamOptimizer in numpy (lr_t = lr sqrt(1 - b2^t) / (1 - b1^t), theta -= lr_t m / (sqrt(v)
     + eps)) against torch's Adam with config.tf_adam_epsilon(step), on gradients of all scales."""
