@@ -148,6 +148,8 @@ def main():
         compare(list(zip(args.base, labels, cores, after)), out)
     elif len(args.base) > 1:
         raise UserError("several log bases need --compare")
+    elif args.cores or args.labels or args.after:
+        raise UserError(f"--{'cores' if args.cores else 'labels' if args.labels else 'after'}: needs --compare")
     else:
         plot(args.base[0], out, args.days)
     print("wrote", out)

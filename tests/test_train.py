@@ -240,6 +240,9 @@ def test_plot_progress_draws_a_restart_where_its_parent_left_off(tmp_path):
     run_script("reports/plot_progress.py", a, b, "--compare", "--cores", 2, 4, "--labels", "a", "b",
                "--after", "-", "1:7", "--out", tmp_path / "x.png")
     assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    proc = run_script("reports/plot_progress.py", b, "--after", "1:3", "--out", tmp_path / "y.png", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().endswith("--after: needs --compare")
+    assert not (tmp_path / "y.png").exists()
 
 
 def test_a_checkpoint_written_before_sigma_adaptation_resumes_with_tpa(workdir, tmp_path):
