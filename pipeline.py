@@ -183,8 +183,11 @@ class Pipeline:
         return {vae.weights_file(): agent.vae_path, rnn.weights_file(): agent.rnn_path,
                 rnn.initial_z_file(): dream.initial_z_path}
 
-    def script(self, script, *args):
-        return [sys.executable, os.path.join(REPO, SCRIPT_PATHS.get(script, f"{script}.py")), *args, *self.argv(script)]
+    def script(self, name, *args):
+        """The command of stage `name`: its script with `args`, then the stage's options."""
+        script = STAGES[name][0]
+        path = os.path.join(REPO, SCRIPT_PATHS.get(script, f"{script}.py"))
+        return [sys.executable, path, *args, *self.stage_argv(name)]
 
     def stage_argv(self, name):
         """Stage `name`'s script options: the restarted run's are train's with restart_args() last."""
@@ -384,7 +387,7 @@ def evaluate(p, best):
     """`model.py norender <best.json> <seed>`, one env as the original (the preset's
     envs_per_worker batches training only), so that the score is the one `python model.py
     norender` prints; returns its mean and std."""
-    lines = p.call("evaluate", p.script("model", "norender", best, "--envs_per_worker", "1"), capture=True)
+    lines = p.call("evaluate", p.script("evaluate", "norender", best, "--envs_per_worker", "1"), capture=True)
     match = next((EVAL_LINE.match(line) for line in reversed(lines) if EVAL_LINE.match(line)), None)
     if match is None:
         raise UserError("stage evaluate: model.py printed no 'seed S average_reward M stdev D' line")
@@ -446,7 +449,7 @@ def restart(p, base):
                         "restarted run's logs are named by it; choose another")
 
     def work():
-        p.call("restart", [*p.script("train", *p.resume_flag(again + CHECKPOINT_SUFFIX)), *p.restart_args()])
+        p.call("restart", p.script("restart", *p.resume_flag(again + CHECKPOINT_SUFFIX)))
         return {"restarted_from": base}  # the report's figures of both runs
 
     p.stage("restart", [f"{again}.best.json"], work)
