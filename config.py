@@ -176,6 +176,10 @@ class RNNConfig:
                               "CarRacing M", choices=(0, 1), before=0)
     restart_factor: float = arg(10.0, "with --reward_done 1: weight of the done = 1 steps in the done cost (the "
                                       "original's Doom M: 10)", min=0.0, before=10.0)
+    reward_asymmetry: float = arg(1.0, "with --reward_done 1: weight of the steps whose predicted reward is above "
+                                       "the recorded one in the reward cost (1 = plain squared error; Sha01in's "
+                                       "port: 5, so that M's dream pays less where it is unsure, not more)",
+                                  min=1.0, before=1.0)
     is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
                                "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
                                "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",

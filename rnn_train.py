@@ -135,7 +135,8 @@ def train_step(rnn, optimizer, batch, lr, step, hps):
     parts = (mdn_loss(logmix, mean, logstd, targets),)
     if step_reward_done:
         (done_logit, reward_pred), (step_reward, step_done, reward_mask) = heads, step_reward_done
-        parts += reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor, reward_mask)
+        parts += reward_done_loss(done_logit, reward_pred, step_done, step_reward, hps.restart_factor, reward_mask,
+                                  hps.reward_asymmetry)
     cost = sum(parts)
     optimizer.zero_grad(set_to_none=True)
     cost.backward()

@@ -329,15 +329,17 @@ def mdn_loss(logmix, mean, logstd, y):
     return -torch.logsumexp(v, -1).mean()
 
 
-def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor, reward_mask=None):
+def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor, reward_mask=None, asymmetry=1.0):
     """(done cost, reward cost) of the heads against the recorded done (0/1) and reward. Done: the
     original's Doom M's restart cost, mean over (b, t) of (1 + done * (restart_factor - 1)) *
-    sigmoid_cross_entropy(done, logit); reward: mean squared error, over the steps where
+    sigmoid_cross_entropy(done, logit); reward: mean squared error, each step's weighted by
+    `asymmetry` where the prediction is above the reward (Sha01in's port), over the steps where
     `reward_mask` (0/1, the shape of reward) is 1 when given (`episode_steps`: the real episode's)."""
     done = done.to(done_logit.dtype)
     weight = 1.0 + done * (restart_factor - 1.0)
     done_cost = (weight * F.binary_cross_entropy_with_logits(done_logit, done, reduction="none")).mean()
-    squared = (reward_pred - reward) ** 2
+    error = reward_pred - reward
+    squared = error ** 2 if asymmetry == 1.0 else torch.where(error > 0, asymmetry, 1.0) * error ** 2
     if reward_mask is None:
         return done_cost, squared.mean()
     reward_mask = reward_mask.to(squared.dtype)

@@ -30,6 +30,21 @@ def test_losses_match_the_numpy_reference():
     assert d.item() > d1.item()  # the rare done = 1 steps weigh more
 
 
+def test_the_asymmetric_reward_cost_weighs_the_optimistic_steps():
+    """--reward_asymmetry k (Sha01in's port: 5): a step predicted above its reward costs k times its
+    squared error, one below costs it once; the mask still selects the steps averaged."""
+    rng = np.random.default_rng(1)
+    logit, pred, reward = rng.normal(0, 3, (3, 4, 50))
+    done, mask = rng.random((4, 50)) < 0.1, rng.random((4, 50)) < 0.7
+    _, r = reward_done_loss(*(torch.tensor(a) for a in (logit, pred, done, reward, 10.0, mask)), asymmetry=5.0)
+    weight = np.where(pred > reward, 5.0, 1.0)
+    np.testing.assert_allclose(r.item(), np.sum((weight * (pred - reward) ** 2)[mask]) / mask.sum(), rtol=1e-12)
+    # an M that overpays by 0.5 everywhere costs 5 x 0.25, one that underpays by 0.5 costs 0.25
+    over, under = (reward_done_loss(*(torch.tensor(a) for a in (logit, reward + s, done, reward)), 10.0,
+                                    asymmetry=5.0)[1].item() for s in (0.5, -0.5))
+    np.testing.assert_allclose([over, under], [1.25, 0.25], rtol=1e-12)
+
+
 @pytest.mark.parametrize("layer_norm", [0, 1])
 def test_the_heads_come_last_in_rnn_json_and_the_originals_loader_skips_them(tmp_path, layer_norm):
     torch.manual_seed(0)
