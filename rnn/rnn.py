@@ -339,7 +339,7 @@ def reward_done_loss(done_logit, reward_pred, done, reward, restart_factor, rewa
     weight = 1.0 + done * (restart_factor - 1.0)
     done_cost = (weight * F.binary_cross_entropy_with_logits(done_logit, done, reduction="none")).mean()
     error = reward_pred - reward
-    squared = error ** 2 if asymmetry == 1.0 else torch.where(error > 0, asymmetry, 1.0) * error ** 2
+    squared = torch.where(error > 0, asymmetry, 1.0) * error ** 2
     if reward_mask is None:
         return done_cost, squared.mean()
     reward_mask = reward_mask.to(squared.dtype)

@@ -109,6 +109,32 @@ def test_rnn_train_learns_the_heads_and_refuses_a_series_without_rewards(tmp_pat
         "extract.py --record_rewards 1, then run series.py again)")
 
 
+def expectile(r, k):
+    """The constant c that minimises mean(w (c - r)^2), w = k where c > r else 1: the mean at k = 1."""
+    lo, hi = r.min(), r.max()
+    for _ in range(60):
+        c = (lo + hi) / 2
+        lo, hi = (lo, c) if np.sum(np.where(c > r, k, 1.0) * (c - r)) > 0 else (c, hi)
+    return c
+
+
+def test_rnn_train_with_an_asymmetric_reward_cost_predicts_less(tmp_path):
+    """A reward that M cannot foresee (3 with probability 0.3, else 0): squared error learns about its
+    mean, --reward_asymmetry 5 about its lower expectile, from the same start."""
+    action, mu, logvar = make_series(tmp_path / "series.npz", n=6)
+    reward = 3.0 * (np.random.default_rng(0).random(action.shape[:2]) < 0.3)
+    np.savez_compressed(tmp_path / "series.npz", action=action, mu=mu, logvar=logvar, reward=reward.astype(np.float32),
+                        done=np.zeros(action.shape[:2], bool))
+    x = torch.tensor(np.concatenate([mu[:, :-1], action[:, :-1]], 2), dtype=torch.float32)
+    for k in (1.0, 5.0):
+        run_script("rnn_train.py", *TINY, "--num_steps", "100", "--learning_rate", "0.01", "--series_path",
+                   "series.npz", "--reward_done", "1", "--reward_asymmetry", str(k), "--model_save_path", str(k),
+                   cwd=tmp_path)
+        with torch.no_grad():
+            predicted = MDNRNN.from_json(tmp_path / str(k) / "rnn.json", tiny_hps())(x, heads=True)[5].mean().item()
+        assert abs(predicted - expectile(reward[:, :-1].ravel(), k)) < 0.15, (k, predicted)  # 0.75, then 0.19
+
+
 def test_without_the_option_a_series_with_rewards_trains_the_originals_m(tmp_path):
     make_series(tmp_path / "plain.npz")
     make_rewards(tmp_path / "rewards.npz")
