@@ -168,6 +168,10 @@ class RNNConfig:
     input_dropout_prob: float = arg(0.90, "keep probability of the input dropout", min=0.01, max=1.0)
     use_output_dropout: int = arg(0, "1 = dropout on the LSTM output", choices=(0, 1))
     output_dropout_prob: float = arg(0.90, "keep probability of the output dropout", min=0.01, max=1.0)
+    is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
+                               "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
+                               "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",
+                           choices=(0, 1))
     reward_done: int = arg(0, "1 = M also predicts each step's reward and done (a head of 2 outputs on the LSTM "
                               "output: done logit, as the original's Doom M's restart, and reward), trained on "
                               "series.npz's reward and done (extract.py --record_rewards) with cost = z cost + "
@@ -180,10 +184,6 @@ class RNNConfig:
                                        "the recorded one in the reward cost (1 = plain squared error; Sha01in's "
                                        "port: 5, so that M's dream pays less where it is unsure, not more)",
                                   min=1.0, before=1.0)
-    is_training: int = arg(1, "the original's HyperParams flag: 1 = the training graph (its loss and Adam), which "
-                               "rnn_train.py always builds (0 is refused there); the agent's M is the sampling "
-                               "graph (hps_sample: 0); dropout follows its own use_* flags, as in the original",
-                           choices=(0, 1))
 
 
 @dataclass

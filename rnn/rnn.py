@@ -58,8 +58,12 @@ LN_SCOPES = ("input", "transform", "forget", "output", "state")
 LOG_SQRT_TWO_PI = math.log(math.sqrt(2.0 * math.pi))
 HEAD_OUTPUTS = 2  # reward_done's head: done logit, reward
 
-# the original's namedtuple (so `_replace`, `_asdict`, unpacking work), with config.RNNConfig's fields in their order
-HyperParams = namedtuple("HyperParams", [f.name for f in dataclasses.fields(config.RNNConfig)])
+# the original's namedtuple (so `_replace`, `_asdict`, unpacking work), with config.RNNConfig's fields in their order:
+# the original's, ending at is_training, then our extensions with their defaults (off), so that the original's
+# HyperParams(num_steps=..., ..., is_training=...) still builds one
+_FIELDS = dataclasses.fields(config.RNNConfig)
+_ORIGINAL = [f.name for f in _FIELDS].index("is_training") + 1  # how many of them are the original's
+HyperParams = namedtuple("HyperParams", [f.name for f in _FIELDS], defaults=[f.default for f in _FIELDS[_ORIGINAL:]])
 # where the original's rnn/rnn.py default_hps differs from its rnn_train.py's (config.RNNConfig's values)
 MODULE_DEFAULTS = dict(num_steps=2000, max_seq_len=1000)
 

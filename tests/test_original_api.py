@@ -163,6 +163,20 @@ def test_hyperparams_are_the_originals_namedtuple():
     assert R.MDNRNN(R.hps_model, True).hps.max_seq_len == 1000
 
 
+def test_the_originals_default_hps_builds_our_hyperparams():
+    """The original's rnn.py default_hps, verbatim: its 19 fields by keyword, then by position; our
+    extensions (M's reward and done heads) come after them, off."""
+    from rnn import rnn as R
+    original = dict(num_steps=2000, max_seq_len=1000, input_seq_width=35, output_seq_width=32, rnn_size=256,
+                    batch_size=100, grad_clip=1.0, num_mixture=5, learning_rate=0.001, decay_rate=1.0,
+                    min_learning_rate=0.00001, use_layer_norm=0, use_recurrent_dropout=0,
+                    recurrent_dropout_prob=0.90, use_input_dropout=0, input_dropout_prob=0.90, use_output_dropout=0,
+                    output_dropout_prob=0.90, is_training=1)
+    assert R.HyperParams(**original) == R.HyperParams(*original.values()) == R.default_hps()
+    assert R.HyperParams._fields[:19] == tuple(original)
+    assert R.HyperParams(**original).reward_done == 0
+
+
 def test_mdnrnn_params_round_trip_in_the_originals_json_scale():
     from rnn import rnn as R
     torch.manual_seed(0)
